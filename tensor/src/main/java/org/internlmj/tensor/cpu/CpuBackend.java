@@ -1,0 +1,246 @@
+package org.internlmj.tensor.cpu;
+
+import org.internlmj.tensor.AdamWStep;
+import org.internlmj.tensor.Backend;
+import org.internlmj.tensor.BinaryOp;
+import org.internlmj.tensor.DType;
+import org.internlmj.tensor.Device;
+import org.internlmj.tensor.ReduceOp;
+import org.internlmj.tensor.Storage;
+import org.internlmj.tensor.Tensor;
+import org.internlmj.tensor.UnaryOp;
+import org.internlmj.tensor.reference.ReferenceBackend;
+
+/**
+ * The CPU backend: Vector API kernels over heap arrays, parallel over all cores ({@link Parallel}).
+ * One class per op family holds the kernels; this class only dispatches.
+ *
+ * <p>Thread count: {@code -Dinternlmj.cpu.threads=N} or {@code INTERNLMJ_CPU_THREADS}, default all
+ * available processors.
+ */
+public final class CpuBackend implements Backend {
+    private static volatile CpuBackend shared;
+
+    private final Parallel parallel;
+    private final CpuArrayPool pool;
+    private final ReferenceBackend reference = new ReferenceBackend();
+
+    public CpuBackend(int threads) {
+        this.parallel = new Parallel(threads);
+        this.pool = new CpuArrayPool(Runtime.getRuntime().maxMemory() / 4);
+    }
+
+    /** The process-wide CPU backend, created on first use. */
+    public static CpuBackend shared() {
+        CpuBackend b = shared;
+        if (b == null) {
+            synchronized (CpuBackend.class) {
+                b = shared;
+                if (b == null) {
+                    b = new CpuBackend(configuredThreads());
+                    shared = b;
+                }
+            }
+        }
+        return b;
+    }
+
+    /** Threads from {@code internlmj.cpu.threads}, then {@code INTERNLMJ_CPU_THREADS}, else all processors. */
+    public static int configuredThreads() {
+        String v = System.getProperty("internlmj.cpu.threads");
+        String source = "-Dinternlmj.cpu.threads";
+        if (v == null || v.isBlank()) {
+            v = System.getenv("INTERNLMJ_CPU_THREADS");
+            source = "INTERNLMJ_CPU_THREADS";
+        }
+        if (v == null || v.isBlank()) {
+            return Runtime.getRuntime().availableProcessors();
+        }
+        try {
+            int n = Integer.parseInt(v.trim());
+            if (n >= 1) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException(source + " must be a positive integer, got '" + v + "'");
+    }
+
+    public Parallel parallel() {
+        return parallel;
+    }
+
+    public int threads() {
+        return parallel.threads();
+    }
+
+    @Override
+    public Device device() {
+        return Device.CPU;
+    }
+
+    @Override
+    public String describe() {
+        return "cpu (Vector API " + Simd.describe() + ", " + threads() + " threads)";
+    }
+
+    @Override
+    public Storage allocate(DType dtype, long length, boolean zeroed) {
+        if (length > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("a CPU tensor holds at most 2^31-9 elements, asked for " + length);
+        }
+        int n = (int) length;
+        Object array = switch (dtype) {
+            case F32 -> pool.floats(n, zeroed);
+            case BF16, F16 -> pool.shorts(n, zeroed);
+            case I32 -> pool.ints(n, zeroed);
+            case I64 -> pool.longs(n, zeroed);
+        };
+        return new CpuStorage(dtype, array, n, pool);
+    }
+
+    /** Bytes of freed arrays held for reuse. */
+    public long pooledBytes() {
+        return pool.pooledBytes();
+    }
+
+    // ---------------------------------------------------------------- data movement
+
+    @Override
+    public void fill(Tensor out, double value) {
+        reference.fill(out, value);
+    }
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        reference.copy(src, dst);
+    }
+
+    @Override
+    public void fillRandom(Tensor out, Distribution distribution, double a, double b, long seed, long offset) {
+        reference.fillRandom(out, distribution, a, b, seed, offset);
+    }
+
+    // ---------------------------------------------------------------- GEMM
+
+    @Override
+    public void matmul(Tensor a, Tensor b, Tensor c, float alpha, float beta) {
+        reference.matmul(a, b, c, alpha, beta);
+    }
+
+    // ---------------------------------------------------------------- elementwise and reductions
+
+    @Override
+    public void unary(UnaryOp op, Tensor x, Tensor out) {
+        reference.unary(op, x, out);
+    }
+
+    @Override
+    public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
+        reference.binary(op, a, b, out);
+    }
+
+    @Override
+    public void affine(Tensor x, double scale, double shift, Tensor out) {
+        reference.affine(x, scale, shift, out);
+    }
+
+    @Override
+    public void reduce(ReduceOp op, Tensor x, int dim, Tensor out) {
+        reference.reduce(op, x, dim, out);
+    }
+
+    @Override
+    public double sumOfSquares(Tensor x) {
+        return reference.sumOfSquares(x);
+    }
+
+    @Override
+    public void softmax(Tensor x, Tensor out, boolean log) {
+        reference.softmax(x, out, log);
+    }
+
+    @Override
+    public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) {
+        reference.softmaxBackward(y, dy, dx, log);
+    }
+
+    // ---------------------------------------------------------------- fused transformer kernels
+
+    @Override
+    public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd) {
+        reference.rmsNorm(x, weight, eps, y, rstd);
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor dweight) {
+        reference.rmsNormBackward(x, weight, rstd, dy, dx, dweight);
+    }
+
+    @Override
+    public void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        reference.layerNorm(x, weight, bias, eps, y, mean, rstd);
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
+                                  Tensor dweight, Tensor dbias) {
+        reference.layerNormBackward(x, weight, mean, rstd, dy, dx, dweight, dbias);
+    }
+
+    @Override
+    public void rotary(Tensor x, Tensor positions, double base, boolean inverse, Tensor out) {
+        reference.rotary(x, positions, base, inverse, out);
+    }
+
+    @Override
+    public void swiglu(Tensor gate, Tensor up, Tensor out) {
+        reference.swiglu(gate, up, out);
+    }
+
+    @Override
+    public void swigluBackward(Tensor gate, Tensor up, Tensor dout, Tensor dgate, Tensor dup) {
+        reference.swigluBackward(gate, up, dout, dgate, dup);
+    }
+
+    @Override
+    public void embedding(Tensor weight, Tensor ids, Tensor out) {
+        reference.embedding(weight, ids, out);
+    }
+
+    @Override
+    public void embeddingBackward(Tensor ids, Tensor dout, Tensor dweight) {
+        reference.embeddingBackward(ids, dout, dweight);
+    }
+
+    @Override
+    public void crossEntropy(Tensor logits, Tensor labels, int ignoreIndex, float smoothing, Tensor loss, Tensor lse) {
+        reference.crossEntropy(logits, labels, ignoreIndex, smoothing, loss, lse);
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor logits, Tensor labels, Tensor lse, int ignoreIndex, float smoothing,
+                                     Tensor dloss, Tensor dlogits) {
+        reference.crossEntropyBackward(logits, labels, lse, ignoreIndex, smoothing, dloss, dlogits);
+    }
+
+    @Override
+    public void attention(Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, float scale, boolean causal,
+                          Tensor out, Tensor lse) {
+        reference.attention(q, k, v, cuSeqlens, scale, causal, out, lse);
+    }
+
+    @Override
+    public void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor dout, Tensor lse, Tensor cuSeqlens,
+                                  float scale, boolean causal, Tensor dq, Tensor dk, Tensor dv) {
+        reference.attentionBackward(q, k, v, out, dout, lse, cuSeqlens, scale, causal, dq, dk, dv);
+    }
+
+    // ---------------------------------------------------------------- optimizer
+
+    @Override
+    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step, Tensor modelCopy) {
+        reference.adamw(param, grad, m, v, step, modelCopy);
+    }
+}

@@ -12,6 +12,7 @@ import org.internlmj.tensor.cpu.CpuStorage;
  */
 public final class Backends {
     private static final ConcurrentHashMap<Device, Backend> BACKENDS = new ConcurrentHashMap<>();
+    private static final ThreadLocal<Backend> CPU_OVERRIDE = new ThreadLocal<>();
 
     private Backends() {
     }
@@ -19,7 +20,8 @@ public final class Backends {
     /** The backend that computes on {@code device}. */
     public static Backend of(Device device) {
         if (device.isCpu()) {
-            return CpuBackend.shared();
+            Backend o = CPU_OVERRIDE.get();
+            return o != null ? o : CpuBackend.shared();
         }
         return BACKENDS.computeIfAbsent(device, Backends::load);
     }
@@ -35,6 +37,36 @@ public final class Backends {
         }
         throw new IllegalStateException("no backend available for device " + device
                 + (reasons.isEmpty() ? ": this build has no backend for " + device.kind() : ":" + reasons));
+    }
+
+    /**
+     * Makes {@code backend} compute every CPU tensor operation of this thread until the returned handle
+     * is closed. For tests: running autograd on the float64 {@code ReferenceBackend} gives true float64
+     * gradient checks of the backward formulas.
+     *
+     * <pre>{@code
+     * try (var ref = Backends.overrideCpu(new ReferenceBackend())) { ... }
+     * }</pre>
+     */
+    public static CpuOverride overrideCpu(Backend backend) {
+        if (!backend.device().isCpu()) {
+            throw new IllegalArgumentException("overrideCpu needs a CPU backend, got " + backend.describe());
+        }
+        Backend previous = CPU_OVERRIDE.get();
+        CPU_OVERRIDE.set(backend);
+        return () -> {
+            if (previous == null) {
+                CPU_OVERRIDE.remove();
+            } else {
+                CPU_OVERRIDE.set(previous);
+            }
+        };
+    }
+
+    /** Restores the previous CPU backend when closed. */
+    public interface CpuOverride extends AutoCloseable {
+        @Override
+        void close();
     }
 
     /** Copies src into dst across devices (same shape; dtype converted on the way if needed). */

@@ -8,6 +8,8 @@ package org.internlmj.tensor;
  */
 public enum DType {
     F32(4, true, "F32"),
+    /** Double precision: for float64 gradient checks on the reference backend; CPU kernels only copy it. */
+    F64(8, true, "F64"),
     BF16(2, true, "BF16"),
     F16(2, true, "F16"),
     I32(4, false, "I32"),
@@ -48,6 +50,7 @@ public enum DType {
         }
         return switch (n) {
             case "f32", "fp32", "float32", "float", "tf32" -> F32;
+            case "f64", "fp64", "float64", "double" -> F64;
             case "bf16", "bfloat16" -> BF16;
             case "f16", "fp16", "float16", "half" -> F16;
             case "i32", "int32", "int" -> I32;
@@ -85,7 +88,7 @@ public enum DType {
     /** Rounds a float to the nearest value representable in this dtype (identity for F32). */
     public float round(float f) {
         return switch (this) {
-            case F32 -> f;
+            case F32, F64 -> f;
             case BF16 -> bf16BitsToFloat(toBf16Bits(f));
             case F16 -> f16BitsToFloat(toF16Bits(f));
             case I32 -> (float) (int) f;

@@ -112,6 +112,14 @@ public final class Tensor {
         return dtype == DType.F32 ? f : f.to(dtype);
     }
 
+    /** A CPU F64 tensor holding a copy of {@code data} (for float64 reference checks). */
+    public static Tensor of(double[] data, int... shape) {
+        checkLength(data.length, shape);
+        Tensor t = empty(DType.F64, Device.CPU, shape);
+        System.arraycopy(data, 0, ((CpuStorage) t.storage).f64(), 0, data.length);
+        return t;
+    }
+
     /** A CPU I32 tensor holding a copy of {@code data}. */
     public static Tensor ofInts(int[] data, int... shape) {
         checkLength(data.length, shape);
@@ -453,14 +461,19 @@ public final class Tensor {
         return Arrays.copyOfRange(src, c.offset, c.offset + c.numel());
     }
 
-    /** All elements in row-major order as doubles. */
+    /** All elements in row-major order as doubles (exact for every dtype). */
     public double[] toDoubleArray() {
-        float[] f = toFloatArray();
-        double[] d = new double[f.length];
-        for (int i = 0; i < f.length; i++) {
-            d[i] = f[i];
+        Tensor c = cpuContiguous(dtype() == DType.I64 ? DType.I64 : DType.F64);
+        if (c.dtype() == DType.I64) {
+            long[] src = ((CpuStorage) c.storage).i64();
+            double[] d = new double[c.numel()];
+            for (int i = 0; i < d.length; i++) {
+                d[i] = src[c.offset + i];
+            }
+            return d;
         }
-        return d;
+        double[] src = ((CpuStorage) c.storage).f64();
+        return Arrays.copyOfRange(src, c.offset, c.offset + c.numel());
     }
 
     /** All elements of an integer tensor in row-major order. */

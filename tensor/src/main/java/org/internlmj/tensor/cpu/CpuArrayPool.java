@@ -29,6 +29,7 @@ final class CpuArrayPool {
             case short[] a -> 1;
             case int[] a -> 2;
             case long[] a -> 3;
+            case double[] a -> 4;
             default -> throw new IllegalArgumentException("not a storage array: " + array.getClass());
         };
     }
@@ -39,6 +40,7 @@ final class CpuArrayPool {
             case short[] a -> 2L * a.length;
             case int[] a -> 4L * a.length;
             case long[] a -> 8L * a.length;
+            case double[] a -> 8L * a.length;
             default -> 0;
         };
     }
@@ -83,6 +85,17 @@ final class CpuArrayPool {
         }
         if (zero) {
             Arrays.fill(a, 0L);
+        }
+        return a;
+    }
+
+    double[] doubles(int length, boolean zero) {
+        double[] a = (double[]) take(4, length);
+        if (a == null) {
+            return new double[length];
+        }
+        if (zero) {
+            Arrays.fill(a, 0.0);
         }
         return a;
     }

@@ -93,6 +93,7 @@ public final class CpuBackend implements Backend {
         int n = (int) length;
         Object array = switch (dtype) {
             case F32 -> pool.floats(n, zeroed);
+            case F64 -> pool.doubles(n, zeroed);
             case BF16, F16 -> pool.shorts(n, zeroed);
             case I32 -> pool.ints(n, zeroed);
             case I64 -> pool.longs(n, zeroed);

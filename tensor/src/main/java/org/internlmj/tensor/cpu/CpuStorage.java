@@ -24,6 +24,7 @@ public final class CpuStorage extends Storage {
     public static CpuStorage allocate(DType dtype, int length) {
         Object a = switch (dtype) {
             case F32 -> new float[length];
+            case F64 -> new double[length];
             case BF16, F16 -> new short[length];
             case I32 -> new int[length];
             case I64 -> new long[length];
@@ -34,6 +35,11 @@ public final class CpuStorage extends Storage {
     /** Wraps an existing array without copying; it is not returned to any pool when freed. */
     public static CpuStorage wrap(float[] data) {
         return new CpuStorage(DType.F32, data, data.length, null);
+    }
+
+    /** Wraps an existing double array without copying. */
+    public static CpuStorage wrap(double[] data) {
+        return new CpuStorage(DType.F64, data, data.length, null);
     }
 
     /** Wraps an existing int array without copying. */
@@ -60,6 +66,14 @@ public final class CpuStorage extends Storage {
             throw wrongType(DType.F32);
         }
         return (float[]) array;
+    }
+
+    public double[] f64() {
+        checkOpen();
+        if (dtype() != DType.F64) {
+            throw wrongType(DType.F64);
+        }
+        return (double[]) array;
     }
 
     /** Raw bits of a BF16 or F16 storage. */
@@ -92,6 +106,7 @@ public final class CpuStorage extends Storage {
         checkOpen();
         return switch (dtype()) {
             case F32 -> ((float[]) array)[i];
+            case F64 -> ((double[]) array)[i];
             case BF16 -> DType.bf16BitsToFloat(((short[]) array)[i]);
             case F16 -> DType.f16BitsToFloat(((short[]) array)[i]);
             case I32 -> ((int[]) array)[i];
@@ -104,6 +119,7 @@ public final class CpuStorage extends Storage {
         checkOpen();
         switch (dtype()) {
             case F32 -> ((float[]) array)[i] = (float) v;
+            case F64 -> ((double[]) array)[i] = v;
             case BF16 -> ((short[]) array)[i] = DType.toBf16Bits((float) v);
             case F16 -> ((short[]) array)[i] = DType.toF16Bits((float) v);
             case I32 -> ((int[]) array)[i] = (int) v;

@@ -16,9 +16,19 @@ final class InfoCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    @CommandLine.Option(names = "--config", description = "Also describe the model and run of this config.")
+    java.nio.file.Path config;
+
+    @CommandLine.Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key (repeatable).")
+    java.util.List<String> overrides = new java.util.ArrayList<>();
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        if (config != null) {
+            describe(out, org.internlmj.trainer.config.TrainConfig.load(config, overrides));
+            return 0;
+        }
         out.println("internlmj " + Main.version());
         out.println("java: " + Runtime.version() + " (" + System.getProperty("java.vendor") + ", "
                 + System.getProperty("java.home") + ")");
@@ -31,5 +41,20 @@ final class InfoCommand implements Callable<Integer> {
             out.println("  " + NativeLibrary.find(lib).describe());
         }
         return 0;
+    }
+
+    private static void describe(PrintWriter out, org.internlmj.trainer.config.TrainConfig c) {
+        var m = c.model();
+        var d = c.data();
+        out.println("config: " + c.jobName());
+        out.printf("model: hidden %d, layers %d, heads %d (head dim %d), MLP hidden %d (mlp_ratio %.6g), vocab %d, %s, %s%n",
+                m.hiddenSize(), m.numLayers(), m.numAttentionHeads(), m.headDim(), m.mlpHidden(), m.mlpRatio(),
+                m.vocabSize(), m.normType().name().toLowerCase(java.util.Locale.ROOT), m.dtype());
+        out.printf("parameters: %,d (%.2fB)%n", m.parameterCount(), m.parameterCount() / 1e9);
+        out.printf("data: seq_len %d, micro_bsz %d (packed length %d), micro_num %d: %,d tokens per step per data-parallel rank%n",
+                d.seqLen(), d.microBsz(), d.packedLength(), d.microNum(), (long) d.packedLength() * d.microNum());
+        var p = c.parallel();
+        out.printf("parallel: zero1 %d, tensor %d, pipeline %d%s, sequence parallel %s%n", p.zero1(), p.tensor(), p.pipeline(),
+                m.numChunks() > 1 ? " x " + m.numChunks() + " chunks (interleaved)" : "", p.sequenceParallel());
     }
 }

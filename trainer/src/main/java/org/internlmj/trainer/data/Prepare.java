@@ -97,7 +97,8 @@ public final class Prepare {
         }
         Path parent = out.toAbsolutePath().getParent();
         Files.createDirectories(parent);
-        Path tmp = Files.createTempDirectory(parent, out.getFileName() + ".partial-");
+        Path tmp = Files.createDirectory(parent.resolve(out.getFileName() + ".partial-" + ProcessHandle.current().pid()
+                + "-" + Long.toHexString(System.nanoTime())));
         int skipped = 0;
         long consumed = 0;
         try (TokenizedWriter train = new TokenizedWriter(tmp.resolve("train").resolve(name + ".bin"));

@@ -34,6 +34,7 @@ public final class Checkpoint {
     }
 
     /** Runs {@code block} on {@code inputs} checkpointed (plainly when grad is disabled). */
+    @SuppressWarnings("try") // the resources are held for the block, not used in it
     public static Variable apply(Function<Variable[], Variable> block, Variable... inputs) {
         if (!NoGrad.isGradEnabled()) {
             // Inside another checkpoint's forward, running plainly keeps that one's collector informed.
@@ -65,6 +66,7 @@ public final class Checkpoint {
     }
 
     /** The backward: gradients for the inputs, then for the outside variables the block used. */
+    @SuppressWarnings("try") // the resources are held for the block, not used in it
     private static Tensor[] recompute(Function<Variable[], Variable> block, Variable[] inputs, Variable[] captured,
                                       Tensor dOut) {
         Variable[] fresh = new Variable[inputs.length];

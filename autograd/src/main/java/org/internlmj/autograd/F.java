@@ -70,14 +70,17 @@ public final class F {
 
     // ---------------------------------------------------------------- elementwise
 
+    /** {@code e^x}. */
     public static Variable exp(Variable x) {
         return Pointwise.exp(x);
     }
 
+    /** Natural logarithm. */
     public static Variable log(Variable x) {
         return Pointwise.log(x);
     }
 
+    /** Square root. */
     public static Variable sqrt(Variable x) {
         return Pointwise.sqrt(x);
     }
@@ -87,10 +90,12 @@ public final class F {
         return Pointwise.rsqrt(x);
     }
 
+    /** {@code x * x}. */
     public static Variable square(Variable x) {
         return Pointwise.square(x);
     }
 
+    /** {@code 1 / (1 + e^-x)}. */
     public static Variable sigmoid(Variable x) {
         return Activations.sigmoid(x);
     }
@@ -100,10 +105,12 @@ public final class F {
         return Activations.silu(x);
     }
 
+    /** Hyperbolic tangent. */
     public static Variable tanh(Variable x) {
         return Activations.tanh(x);
     }
 
+    /** {@code max(x, 0)}. */
     public static Variable relu(Variable x) {
         return Activations.relu(x);
     }
@@ -132,10 +139,12 @@ public final class F {
         return Shape.reshape(x, shape);
     }
 
+    /** Swaps two dimensions (a view). */
     public static Variable transpose(Variable x, int dim0, int dim1) {
         return Shape.transpose(x, dim0, dim1);
     }
 
+    /** Reorders dimensions: result dimension i is x's dimension {@code order[i]} (a view). */
     public static Variable permute(Variable x, int... order) {
         return Shape.permute(x, order);
     }
@@ -150,10 +159,12 @@ public final class F {
         return Shape.select(x, dim, index);
     }
 
+    /** Inserts a dimension of size 1 at {@code dim}. */
     public static Variable unsqueeze(Variable x, int dim) {
         return Shape.unsqueeze(x, dim);
     }
 
+    /** Removes dimension {@code dim}, which must have size 1. */
     public static Variable squeeze(Variable x, int dim) {
         return Shape.squeeze(x, dim);
     }
@@ -190,6 +201,7 @@ public final class F {
 
     // ---------------------------------------------------------------- reductions
 
+    /** Sum along {@code dim}; {@code keepDim} keeps it with size 1. */
     public static Variable sum(Variable x, int dim, boolean keepDim) {
         return Reductions.sum(x, dim, keepDim);
     }
@@ -199,6 +211,7 @@ public final class F {
         return Reductions.sum(x);
     }
 
+    /** Mean along {@code dim}; {@code keepDim} keeps it with size 1. */
     public static Variable mean(Variable x, int dim, boolean keepDim) {
         return Reductions.mean(x, dim, keepDim);
     }

@@ -94,6 +94,7 @@ public final class GradCheck {
     }
 
     /** Runs the check; see {@link Report#assertPassed()}. */
+    @SuppressWarnings("try") // the resources are held for the block, not used in it
     public Report run(Function<Variable[], Variable> fn, Tensor... inputs) {
         try (Backends.CpuOverride ref = Backends.overrideCpu(new ReferenceBackend());
              MemoryScope scope = MemoryScope.open()) {
@@ -160,6 +161,7 @@ public final class GradCheck {
     }
 
     /** {@code sum(f(x) * weights)}, computed without recording. */
+    @SuppressWarnings("try") // the resources are held for the block, not used in it
     private static double weightedOutput(Function<Variable[], Variable> fn, Tensor[] x, double[] weights) {
         try (NoGrad g = NoGrad.enter(); MemoryScope scope = MemoryScope.open()) {
             Variable[] constants = new Variable[x.length];

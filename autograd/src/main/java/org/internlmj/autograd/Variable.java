@@ -77,6 +77,7 @@ public final class Variable {
 
     // ---------------------------------------------------------------- data and metadata
 
+    /** The value (shared, never copied). */
     public Tensor data() {
         return data;
     }
@@ -106,26 +107,32 @@ public final class Variable {
         return of(data, name);
     }
 
+    /** A copy of the data's shape. */
     public int[] shape() {
         return data.shape();
     }
 
+    /** Size of dimension {@code dim} (negative counts from the end). */
     public int size(int dim) {
         return data.size(dim);
     }
 
+    /** Number of dimensions. */
     public int rank() {
         return data.rank();
     }
 
+    /** Number of elements. */
     public int numel() {
         return data.numel();
     }
 
+    /** The data's dtype; a gradient has the same one. */
     public DType dtype() {
         return data.dtype();
     }
 
+    /** The device of the data. */
     public Device device() {
         return data.device();
     }

@@ -355,4 +355,18 @@ class FunctionGradientsTest {
                 in -> F.linear(F.silu(F.linear(F.rmsNorm(in[0], v[4], 1e-5), v[1], v[2])), v[3], null), v[0])),
                 x, w1, b1, w2, norm);
     }
+
+    @Test
+    void checkpointOfABlockThatClosesOverAnOutsideResult() {
+        Rand r = new Rand(24);
+        Tensor x = r.uniform(-1, 1, 3, 5);
+        Tensor y = r.uniform(-1, 1, 3, 5);
+        // The block reads exp(v[1]), computed outside, used outside too and not passed in: its gradient
+        // from the block must join the one from outside before exp's backward runs, once.
+        assertGradients(v -> {
+            Variable outside = F.exp(v[1]);
+            Variable block = Checkpoint.apply(in -> F.mul(F.tanh(in[0]), outside), v[0]);
+            return F.add(block, F.square(outside));
+        }, x, y);
+    }
 }

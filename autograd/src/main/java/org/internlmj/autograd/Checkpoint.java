@@ -60,8 +60,9 @@ public final class Checkpoint {
         for (int i = 0; i < used.size(); i++) {
             edges[inputs.length + i] = used.get(i);
         }
+        Variable[] saved = inputs.clone();
         Variable[] captured = used.toArray(new Variable[0]);
-        return Graph.record("checkpoint", out.data(), (dOut, need) -> recompute(block, inputs, captured, dOut[0]),
+        return Graph.record("checkpoint", out.data(), (dOut, need) -> recompute(block, saved, captured, dOut[0]),
                 edges);
     }
 
@@ -75,9 +76,7 @@ public final class Checkpoint {
             fresh[i] = in != null && in.requiresGrad() ? Variable.parameter(in.data(), in.name()) : in;
         }
         Variable[] targets = new Variable[inputs.length + captured.length];
-        for (int i = 0; i < inputs.length; i++) {
-            targets[i] = fresh[i] != null ? fresh[i] : Variable.of(dOut);
-        }
+        System.arraycopy(fresh, 0, targets, 0, inputs.length);
         System.arraycopy(captured, 0, targets, inputs.length, captured.length);
         try (MemoryScope scope = MemoryScope.open()) {
             Variable y;

@@ -44,7 +44,7 @@ public final class Engine {
      * Gradients of the roots with respect to {@code targets}, which are captured instead of being
      * accumulated, and where the walk stops (targets may be results of operations of an enclosing
      * graph). Leaves reached that are not targets accumulate as in {@link #backward}. A target that
-     * receives no gradient gets null.
+     * is null, does not require grad or receives no gradient gets null.
      */
     static Tensor[] gradients(Variable[] roots, Tensor[] seeds, Variable[] targets) {
         Pass pass = new Pass(roots, seeds, targets);
@@ -77,7 +77,7 @@ public final class Engine {
             this.targets = targets;
             this.capturedSums = new Tensor[targets.length];
             for (int i = 0; i < targets.length; i++) {
-                if (targets[i].requiresGrad()) {
+                if (targets[i] != null && targets[i].requiresGrad()) {
                     targetIndex.putIfAbsent(new Edge(targets[i].node(), targets[i].slot()), i);
                 }
             }
@@ -192,7 +192,7 @@ public final class Engine {
         Tensor[] captured() {
             Tensor[] result = new Tensor[targets.length];
             for (int i = 0; i < targets.length; i++) {
-                if (targets[i].requiresGrad()) {
+                if (targets[i] != null && targets[i].requiresGrad()) {
                     result[i] = capturedSums[targetIndex.get(new Edge(targets[i].node(), targets[i].slot()))];
                 }
             }

@@ -94,6 +94,26 @@ public final class MemoryScope implements AutoCloseable {
         return tensor;
     }
 
+    /**
+     * Moves {@code tensor}'s storage to the scope that owns {@code anchor}'s storage, or out of every
+     * scope when none owns it, so that the two are freed together. For memory that must live as long as
+     * another tensor whatever scope is current when it is allocated (autograd allocates a parameter's
+     * gradient this way, during a backward pass that runs inside a step's scope).
+     */
+    public static Tensor moveToOwnerOf(Tensor tensor, Tensor anchor) {
+        Storage s = tensor.storage();
+        MemoryScope owner = anchor.storage().owner();
+        if (owner == s.owner()) {
+            return tensor;
+        }
+        if (owner != null) {
+            return owner.adopt(tensor);
+        }
+        // A scope frees only the storages it still owns, so clearing the owner takes the storage out.
+        s.owner(null);
+        return tensor;
+    }
+
     /** Number of storages this scope will free on close (those moved away are not counted). */
     public synchronized int size() {
         int n = 0;

@@ -75,4 +75,23 @@ class MemoryScopeTest {
             }
         }
     }
+
+    @Test
+    void moveToOwnerOfFollowsTheAnchorsScope() {
+        MemoryScope params = MemoryScope.detached();
+        Tensor w = params.adopt(Tensor.zeros(DType.F32, Device.CPU, 4));
+        Tensor unowned = Tensor.zeros(DType.F32, Device.CPU, 4);
+        Tensor grad;
+        Tensor free;
+        try (MemoryScope step = MemoryScope.open()) {
+            grad = MemoryScope.moveToOwnerOf(Tensor.zeros(DType.F32, Device.CPU, 4), w);
+            free = MemoryScope.moveToOwnerOf(Tensor.zeros(DType.F32, Device.CPU, 4), unowned);
+            assertEquals(0, step.size());
+        }
+        assertFalse(grad.isClosed());
+        assertFalse(free.isClosed());
+        params.close();
+        assertTrue(grad.isClosed());
+        assertFalse(free.isClosed());
+    }
 }

@@ -1,0 +1,287 @@
+package org.internlmj.autograd;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.internlmj.tensor.DType;
+import org.internlmj.tensor.Device;
+import org.internlmj.tensor.MemoryScope;
+import org.internlmj.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+/** The backward engine: accumulation, ordering, hooks, no-grad, freed graphs, reentrancy, memory. */
+@SuppressWarnings("try") // scopes and modes held for a block, not referenced in it
+class EngineTest {
+
+    private static Tensor f32(float... v) {
+        return Tensor.of(v, v.length);
+    }
+
+    /** An identity op whose backward appends {@code event} to {@code events} when it runs. */
+    private static Variable probe(Variable x, String event, List<String> events) {
+        return Graph.record("probe", x.data(), (d, need) -> {
+            events.add(event);
+            return new Tensor[] {d[0]};
+        }, x);
+    }
+
+    @Test
+    void aVariableUsedTwiceAccumulates() {
+        Variable x = Variable.parameter(f32(1, -2, 3));
+        F.sum(F.mul(x, x)).backward();
+        assertArrayEquals(new float[] {2, -4, 6}, x.grad().toFloatArray());
+
+        Variable y = Variable.parameter(f32(1, -2, 3));
+        F.sum(F.add(F.add(y, y), y)).backward();
+        assertArrayEquals(new float[] {3, 3, 3}, y.grad().toFloatArray());
+    }
+
+    @Test
+    void diamondSumsBothBranchesBeforeTheSharedNodeRuns() {
+        Variable x = Variable.parameter(f32(0.5f, -1, 2));
+        List<String> events = new ArrayList<>();
+        List<float[]> seen = new ArrayList<>();
+        Variable shared = Graph.record("shared", F.scale(x, 2).data(), (d, need) -> {
+            events.add("shared");
+            seen.add(d[0].toFloatArray());
+            return new Tensor[] {org.internlmj.tensor.Ops.scale(d[0], 2)};
+        }, x);
+        Variable left = F.square(shared);
+        Variable right = F.scale(shared, 3);
+        F.sum(F.add(left, right)).backward();
+        assertEquals(List.of("shared"), events);
+        // d/dshared = 2 * shared + 3, shared = 2x; dx = 2 * that.
+        assertArrayEquals(new float[] {2 * 1 + 3, 2 * -2 + 3, 2 * 4 + 3}, seen.get(0));
+        assertArrayEquals(new float[] {10, -2, 22}, x.grad().toFloatArray());
+    }
+
+    @Test
+    void gradientsAccumulateAcrossPassesUntilZeroed() {
+        Variable w = Variable.parameter(f32(1, 2));
+        F.sum(F.scale(w, 3)).backward();
+        Tensor first = w.grad();
+        F.sum(F.square(w)).backward();
+        assertSame(first, w.grad(), "the gradient buffer is reused");
+        assertArrayEquals(new float[] {3 + 2, 3 + 4}, w.grad().toFloatArray());
+        w.zeroGrad();
+        assertSame(first, w.grad());
+        assertArrayEquals(new float[] {0, 0}, w.grad().toFloatArray());
+        F.sum(w).backward();
+        assertArrayEquals(new float[] {1, 1}, w.grad().toFloatArray());
+    }
+
+    @Test
+    void aGivenBufferIsAccumulatedInPlace() {
+        Variable w = Variable.parameter(f32(1, 2, 3));
+        Tensor bucket = Tensor.zeros(DType.F32, Device.CPU, 10);
+        Tensor view = bucket.narrow(0, 4, 3);
+        w.setGrad(view);
+        F.sum(F.scale(w, 2)).backward();
+        F.sum(F.scale(w, 5)).backward();
+        assertSame(view, w.grad());
+        assertArrayEquals(new float[] {0, 0, 0, 0, 7, 7, 7, 0, 0, 0}, bucket.toFloatArray());
+        assertThrows(IllegalArgumentException.class, () -> w.setGrad(Tensor.zeros(DType.F32, Device.CPU, 4)));
+        assertThrows(IllegalArgumentException.class, () -> w.setGrad(Tensor.zeros(DType.BF16, Device.CPU, 3)));
+        w.setGrad(null);
+        assertNull(w.grad());
+    }
+
+    @Test
+    void hooksFireOncePerPassWithTheSummedGradientAsSoonAsItIsComplete() {
+        Variable w1 = Variable.parameter(f32(0.5f, -0.25f), "w1");
+        Variable w2 = Variable.parameter(f32(2, 3), "w2");
+        List<String> events = new ArrayList<>();
+        List<float[]> w2Grads = new ArrayList<>();
+        w1.addGradHook(v -> events.add("w1"));
+        w2.addGradHook(v -> {
+            events.add("w2");
+            w2Grads.add(v.grad().toFloatArray());
+        });
+        Variable x = Variable.of(f32(1, 2));
+        // w1 is used first in the forward, w2 last (twice): its gradient is complete early in the backward.
+        Variable h = probe(F.mul(x, w1), "early op", events);
+        for (int i = 0; i < 4; i++) {
+            h = F.tanh(h);
+        }
+        Variable hFinal = h;
+        Variable loss = F.sum(F.add(F.mul(h, w2), w2));
+        loss.backward();
+        assertEquals(List.of("w2", "early op", "w1"), events);
+        float[] h1 = hFinal.data().toFloatArray();
+        assertArrayEquals(new float[] {h1[0] + 1, h1[1] + 1}, w2Grads.get(0), 1e-6f);
+
+        events.clear();
+        Variable again = F.sum(F.add(F.mul(probe(F.mul(x, w1), "early op", events), w2), w2));
+        again.backward();
+        assertEquals(List.of("w2", "early op", "w1"), events);
+        assertEquals(2, w2Grads.size());
+    }
+
+    @Test
+    void hooksAreOnlyForLeavesThatRequireGrad() {
+        Variable w = Variable.parameter(f32(1));
+        assertThrows(IllegalStateException.class, () -> Variable.of(f32(1)).addGradHook(v -> { }));
+        assertThrows(IllegalStateException.class, () -> F.exp(w).addGradHook(v -> { }));
+    }
+
+    @Test
+    void noGradRecordsNothing() {
+        Variable w = Variable.parameter(f32(1, 2));
+        Variable y;
+        try (NoGrad g = NoGrad.enter()) {
+            assertFalse(NoGrad.isGradEnabled());
+            y = F.sum(F.mul(w, w));
+            try (NoGrad e = NoGrad.enableGrad()) {
+                assertTrue(F.exp(w).requiresGrad());
+            }
+            assertFalse(F.exp(w).requiresGrad());
+        }
+        assertTrue(NoGrad.isGradEnabled());
+        assertFalse(y.requiresGrad());
+        assertTrue(y.isLeaf());
+        assertNull(y.producerName());
+        assertThrows(IllegalStateException.class, y::backward);
+        assertNull(w.grad());
+        assertTrue(F.exp(w).requiresGrad());
+    }
+
+    @Test
+    void noGradBlocksCloseInnermostFirst() {
+        NoGrad outer = NoGrad.enter();
+        NoGrad inner = NoGrad.enter();
+        assertThrows(IllegalStateException.class, outer::close);
+        inner.close();
+        outer.close();
+        assertTrue(NoGrad.isGradEnabled());
+    }
+
+    @Test
+    void constantsGetNoGradient() {
+        Variable w = Variable.parameter(f32(1, 2));
+        Variable c = Variable.of(f32(3, 4));
+        assertFalse(F.mul(c, c).requiresGrad());
+        F.sum(F.mul(w, c)).backward();
+        assertNull(c.grad());
+        assertFalse(w.detach().requiresGrad());
+        assertSame(w.data(), w.detach().data());
+    }
+
+    @Test
+    void aSecondBackwardThroughTheSameGraphIsAClearErrorAndChangesNothing() {
+        Variable w = Variable.parameter(f32(1, 2));
+        Variable loss = F.sum(F.exp(w));
+        loss.backward();
+        float[] after = w.grad().toFloatArray();
+        IllegalStateException e = assertThrows(IllegalStateException.class, loss::backward);
+        assertTrue(e.getMessage().startsWith("graph already freed"), e.getMessage());
+        assertArrayEquals(after, w.grad().toFloatArray());
+
+        Variable y = F.exp(w);
+        F.sum(y).backward();
+        IllegalStateException shared = assertThrows(IllegalStateException.class, () -> F.sum(F.square(y)).backward());
+        assertTrue(shared.getMessage().contains("'exp'"), shared.getMessage());
+    }
+
+    @Test
+    void backwardNeedsAGradientForNonScalarsAndAVariableThatRequiresGrad() {
+        Variable w = Variable.parameter(f32(1, 2));
+        Variable y = F.exp(w);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, y::backward);
+        assertTrue(e.getMessage().contains("[2]"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> y.backward(f32(1, 2, 3)));
+        y.backward(f32(1, 0));
+        assertArrayEquals(new float[] {(float) Math.E, 0}, w.grad().toFloatArray(), 1e-6f);
+        assertThrows(IllegalStateException.class, () -> Variable.of(f32(1)).backward());
+    }
+
+    @Test
+    void aSeedOfAnotherDtypeIsConverted() {
+        Variable w = Variable.parameter(Tensor.of(new float[] {1, 2}, DType.BF16, 2));
+        F.scale(w, 3).backward(f32(1, 2));
+        assertEquals(DType.BF16, w.grad().dtype());
+        assertArrayEquals(new float[] {3, 6}, w.grad().toFloatArray());
+    }
+
+    @Test
+    void aGradientOfTheWrongShapeNamesTheFunction() {
+        Variable w = Variable.parameter(f32(1, 2));
+        Variable bad = Graph.record("bad", f32(5), (d, need) -> new Tensor[] {f32(1, 2, 3)}, w);
+        IllegalStateException e = assertThrows(IllegalStateException.class, bad::backward);
+        assertTrue(e.getMessage().contains("'bad'"), e.getMessage());
+    }
+
+    @Test
+    void aFailingBackwardNamesTheFunction() {
+        Variable w = Variable.parameter(f32(1, 2));
+        Variable bad = Graph.record("broken", f32(5), (d, need) -> {
+            throw new IllegalArgumentException("shapes disagree");
+        }, w);
+        IllegalStateException e = assertThrows(IllegalStateException.class, bad::backward);
+        assertTrue(e.getMessage().contains("backward of 'broken' failed: shapes disagree"), e.getMessage());
+    }
+
+    @Test
+    void deepGraphsNeedNoRecursion() {
+        Variable w = Variable.parameter(f32(1));
+        Variable h = w;
+        int depth = 100_000;
+        for (int i = 0; i < depth; i++) {
+            h = F.scale(h, i % 2 == 0 ? 2.0 : 0.5);
+        }
+        h.backward();
+        assertArrayEquals(new float[] {1}, w.grad().toFloatArray());
+    }
+
+    @Test
+    void aBackwardMayRunAnotherBackward() {
+        Variable outer = Variable.parameter(f32(1, 2));
+        Variable inner = Variable.parameter(f32(3, 4));
+        Variable y = Graph.record("nested", F.scale(outer, 2).data(), (d, need) -> {
+            F.sum(F.square(inner)).backward();
+            return new Tensor[] {org.internlmj.tensor.Ops.scale(d[0], 2)};
+        }, outer);
+        F.sum(y).backward();
+        assertArrayEquals(new float[] {2, 2}, outer.grad().toFloatArray());
+        assertArrayEquals(new float[] {6, 8}, inner.grad().toFloatArray());
+    }
+
+    @Test
+    void severalRootsInOnePass() {
+        Variable w = Variable.parameter(f32(1, 2));
+        Variable a = F.scale(w, 2);
+        Variable b = F.square(w);
+        Engine.backward(new Variable[] {a, b}, new Tensor[] {f32(1, 1), f32(1, 1)});
+        assertArrayEquals(new float[] {4, 6}, w.grad().toFloatArray());
+    }
+
+    @Test
+    void aParametersGradientLivesInTheScopeOfItsData() {
+        MemoryScope params = MemoryScope.detached();
+        Variable w = Variable.parameter(params.adopt(f32(1, 2)));
+        Variable unscoped = Variable.parameter(f32(3));
+        try (MemoryScope step = MemoryScope.open()) {
+            F.sum(F.add(F.square(w), F.sum(F.scale(unscoped, 2)))).backward();
+        }
+        assertFalse(w.grad().isClosed());
+        assertFalse(unscoped.grad().isClosed());
+        assertArrayEquals(new float[] {2, 4}, w.grad().toFloatArray());
+        assertArrayEquals(new float[] {4}, unscoped.grad().toFloatArray());
+        params.close();
+        assertTrue(w.grad().isClosed());
+    }
+
+    @Test
+    void unusedOutputsOfAMultiOutputFunctionGetNoGradient() {
+        Variable x = Variable.parameter(f32(1, 2, 3, 4, 5));
+        List<Variable> parts = F.split(x, new int[] {2, 3}, 0);
+        F.sum(F.scale(parts.get(1), 3)).backward();
+        assertArrayEquals(new float[] {0, 0, 3, 3, 3}, x.grad().toFloatArray());
+    }
+}

@@ -13,9 +13,11 @@ import java.util.List;
  * @param logEvery print a line every N steps
  * @param tensorboard write TensorBoard event files
  * @param autoPrepare if not null: build the train/valid folders from these text files on first run
+ * @param samplePrompt if not null: print a generated continuation of this prompt after training
+ * @param sampleTokens length of that sample
  */
 public record EngineConfig(String device, long seed, String runDir, String tokenizer, int logEvery, boolean tensorboard,
-                           AutoPrepare autoPrepare) {
+                           AutoPrepare autoPrepare, String samplePrompt, int sampleTokens) {
 
     /** Text sources turned into {@code data.train_folder}/{@code valid_folder} when those are empty. */
     public record AutoPrepare(List<String> sources, double validFraction) {
@@ -36,9 +38,11 @@ public record EngineConfig(String device, long seed, String runDir, String token
         }
         int logEvery = s.getInt("log_every", 1);
         s.range("log_every", logEvery, 1, Integer.MAX_VALUE);
+        int sampleTokens = s.getInt("sample_tokens", 200);
+        s.range("sample_tokens", sampleTokens, 1, 100_000);
         EngineConfig e = new EngineConfig(s.getString("device", "cpu"), s.getLong("seed", 1024),
                 s.getString("run_dir", "runs/" + jobName), s.getString("tokenizer", "byte"), logEvery,
-                s.getBool("tensorboard", true), prepare);
+                s.getBool("tensorboard", true), prepare, s.getString("sample_prompt", null), sampleTokens);
         s.finish();
         return e;
     }

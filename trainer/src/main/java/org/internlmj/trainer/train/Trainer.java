@@ -1,0 +1,354 @@
+package org.internlmj.trainer.train;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+import org.internlmj.autograd.F;
+import org.internlmj.autograd.NoGrad;
+import org.internlmj.autograd.Reduction;
+import org.internlmj.autograd.Variable;
+import org.internlmj.dist.GradScaler;
+import org.internlmj.dist.HybridZeroOptimizer;
+import org.internlmj.nn.InternLMModel;
+import org.internlmj.nn.Parameter;
+import org.internlmj.tensor.DType;
+import org.internlmj.tensor.Device;
+import org.internlmj.tensor.MemoryScope;
+import org.internlmj.tensor.Tensor;
+import org.internlmj.trainer.ckpt.CheckpointStore;
+import org.internlmj.trainer.ckpt.TrainState;
+import org.internlmj.trainer.config.TrainConfig;
+import org.internlmj.trainer.data.BatchSampler;
+import org.internlmj.trainer.data.ConcatDataset;
+import org.internlmj.trainer.data.MicroBatch;
+import org.internlmj.trainer.data.PackedDataset;
+import org.internlmj.trainer.data.Prepare;
+import org.internlmj.trainer.data.RandomDocuments;
+import org.internlmj.trainer.metrics.MetricsLog;
+import org.internlmj.trainer.schedule.Beta2Schedule;
+import org.internlmj.trainer.schedule.LrSchedule;
+import org.internlmj.trainer.tokenizer.Tokenizer;
+
+/**
+ * The single-process training loop: per step, {@code micro_num} packed micro-batches each contributing
+ * {@code loss / micro_num} (InternLM's gradient accumulation), one optimizer update with the scheduled LR
+ * and beta2, a line of metrics, validation every {@code valid_every} steps and checkpoints every
+ * {@code checkpoint_every} steps. Activations of a step live in a memory scope closed at its end.
+ */
+public final class Trainer implements AutoCloseable {
+    private final TrainConfig cfg;
+    private final Path base;
+    private final Consumer<String> out;
+    private final Device device;
+    private final Tokenizer tokenizer;
+    private final InternLMModel model;
+    private final HybridZeroOptimizer optimizer;
+    private final LrSchedule lr;
+    private final Beta2Schedule beta2;
+    private final ConcatDataset train;
+    private final ConcatDataset valid;
+    private final RandomDocuments randomTrain;
+    private final PackedDataset randomPacked;
+    private final BatchSampler sampler;
+    private final Path runDir;
+    private final MetricsLog metrics;
+    private TrainState state;
+    private double lastValidLoss = Double.NaN;
+
+    /** Builds everything a run needs; relative paths in the config are resolved against {@code base}. */
+    public Trainer(TrainConfig cfg, Path base, Consumer<String> out) throws IOException {
+        this.cfg = cfg;
+        this.base = base;
+        this.out = out;
+        this.device = Device.parse(cfg.engine().device());
+        this.tokenizer = Tokenizer.load(resolveTokenizer(cfg.engine().tokenizer()));
+        if (tokenizer.vocabSize() > cfg.model().vocabSize()) {
+            throw new IllegalArgumentException("the tokenizer (" + tokenizer.name() + ") has " + tokenizer.vocabSize()
+                    + " ids but model.vocab_size is " + cfg.model().vocabSize());
+        }
+        autoPrepare();
+        PackedDataset.Mode mode = !cfg.model().useFlashAttn() ? PackedDataset.Mode.UNPACKED
+                : cfg.data().packSampleIntoOne() ? PackedDataset.Mode.PACK_SAMPLE_INTO_ONE : PackedDataset.Mode.PACKED;
+        long seed = cfg.engine().seed();
+        if (cfg.data().trainFolder() != null) {
+            this.train = ConcatDataset.open(resolve(cfg.data().trainFolder()), cfg.data().seqLen(), cfg.data().microBsz(),
+                    cfg.data().minLength(), mode, seed);
+            this.randomTrain = null;
+            this.randomPacked = null;
+        } else {
+            // InternLM's RandomDataset stand-in: dummy documents when no train_folder is configured
+            this.train = null;
+            this.randomTrain = new RandomDocuments(seed, 100_000, cfg.data().seqLen(), cfg.model().vocabSize());
+            this.randomPacked = new PackedDataset(randomTrain, cfg.data().seqLen(), cfg.data().microBsz(), 0, mode, seed);
+        }
+        this.valid = cfg.data().validFolder() != null && cfg.data().validEvery() > 0
+                ? ConcatDataset.open(resolve(cfg.data().validFolder()), cfg.data().seqLen(), cfg.data().microBsz(), 0,
+                mode, seed) : null;
+        int trainSize = train != null ? train.size() : randomPacked.size();
+        this.sampler = new BatchSampler(trainSize, cfg.data().microNum(), cfg.data().rampupBatchSize(), 0, 1, seed, true);
+
+        this.model = new InternLMModel(ModelFactory.spec(cfg.model()), device);
+        model.initialize(seed);
+        var gs = cfg.gradScaler();
+        GradScaler scaler = cfg.model().dtype() == DType.F32 ? GradScaler.constant()
+                : new GradScaler(gs.initialScale(), gs.minScale(), gs.growthInterval(), gs.growthFactor(),
+                gs.backoffFactor(), gs.maxScale(), gs.hysteresis());
+        this.optimizer = new HybridZeroOptimizer(model.parameters().stream().map(Parameter::variable).toList(),
+                new HybridZeroOptimizer.Settings(cfg.adam().beta1(), cfg.adam().eps(), cfg.adam().weightDecay(),
+                        cfg.hybridZero().clipGradNorm()), scaler);
+        var l = cfg.lrScheduler();
+        this.lr = new LrSchedule(cfg.adam().lr(), l.totalSteps(), l.initSteps(), l.warmupRatio(), l.etaMin());
+        var b = cfg.beta2Scheduler();
+        this.beta2 = new Beta2Schedule(cfg.adam().beta2(), b.initBeta2(), b.c(), b.curIter());
+        this.runDir = resolve(cfg.engine().runDir());
+        this.metrics = new MetricsLog(runDir, cfg.engine().tensorboard());
+        this.state = new TrainState(0, 0, 0, 0, sampler.state(), scaler.state());
+        resumeIfConfigured();
+    }
+
+    private String resolveTokenizer(String spec) {
+        return spec.equals("byte") ? spec : resolve(spec).toString();
+    }
+
+    private Path resolve(String p) {
+        Path path = Path.of(p);
+        return path.isAbsolute() ? path : base.resolve(path);
+    }
+
+    /** Builds the data folders from the configured sources when they do not exist yet. */
+    private void autoPrepare() throws IOException {
+        var ap = cfg.engine().autoPrepare();
+        if (ap == null || cfg.data().trainFolder() == null) {
+            return;
+        }
+        Path trainFolder = resolve(cfg.data().trainFolder());
+        if (Files.isDirectory(trainFolder)) {
+            return;
+        }
+        Path root = trainFolder.getParent();
+        if (!trainFolder.getFileName().toString().equals("train")
+                || (cfg.data().validFolder() != null && !resolve(cfg.data().validFolder()).equals(root.resolve("valid")))) {
+            throw new IllegalArgumentException("internlmj.auto_prepare writes <folder>/train and <folder>/valid: set "
+                    + "data.train_folder to .../train and data.valid_folder to the sibling .../valid");
+        }
+        out.accept("preparing " + root + " from " + String.join(", ", ap.sources()) + " (first run) ...");
+        List<Path> files = Prepare.expand(ap.sources(), base);
+        Prepare.Result r = Prepare.run(files, root, tokenizer, ap.validFraction(), "text", "data", false, n -> { });
+        out.accept(String.format(Locale.ROOT, "prepared %d files: train %d documents / %,d tokens, valid %d documents / %,d tokens",
+                files.size(), r.trainDocuments(), r.trainTokens(), r.validDocuments(), r.validTokens()));
+    }
+
+    private void resumeIfConfigured() throws IOException {
+        var ck = cfg.ckpt();
+        Optional<CheckpointStore.Loaded> from = Optional.empty();
+        if (ck.autoResume() && ck.saveCkptFolder() != null) {
+            from = CheckpointStore.latest(resolve(ck.saveCkptFolder()), w -> out.accept("warning: " + w));
+        }
+        if (from.isEmpty() && ck.loadCkptFolder() != null && Files.isDirectory(resolve(ck.loadCkptFolder()))
+                && Files.isRegularFile(resolve(ck.loadCkptFolder()).resolve(CheckpointStore.META_FILE))) {
+            from = Optional.of(CheckpointStore.open(resolve(ck.loadCkptFolder())));
+        }
+        if (from.isPresent()) {
+            CheckpointStore.Loaded c = from.get();
+            CheckpointStore.loadModel(c, model);
+            if (ck.loadOptimizer()) {
+                CheckpointStore.loadOptimizer(c, model, optimizer);
+            }
+            TrainState s = c.state();
+            if (s.sampler() != null) {
+                sampler.restore(s.sampler());
+            }
+            if (s.scaler() != null) {
+                optimizer.scaler().restore(s.scaler());
+            }
+            this.state = s;
+            out.accept("resumed from " + c.folder() + " at step " + s.step());
+        }
+    }
+
+    public InternLMModel model() {
+        return model;
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public TrainState state() {
+        return state;
+    }
+
+    /** Last validation loss (nats per target token), NaN before the first validation. */
+    public double lastValidLoss() {
+        return lastValidLoss;
+    }
+
+    private MicroBatch microBatch(int index) {
+        return train != null ? train.get(index) : randomPacked.get(index);
+    }
+
+    /** Trains until {@code data.total_steps} successful steps; returns the last step's loss. */
+    public double fit() throws IOException {
+        int total = cfg.data().totalSteps();
+        double stepFlops = Flops.internlmStepFlops(cfg);
+        long started = System.nanoTime();
+        long stepsAtStart = state.step();
+        double lastLoss = Double.NaN;
+        while (state.step() < total) {
+            long t0 = System.nanoTime();
+            int[] batch = sampler.next();
+            long batchCount = state.batchCount() + 1;
+            long tokens = 0;
+            if (cfg.data().skips(batchCount - 1)) {
+                for (int idx : batch) {
+                    tokens += microBatch(idx).tokens().length;
+                }
+                state = new TrainState(state.step(), batchCount, state.consumedTokens() + tokens, state.skippedSteps(),
+                        sampler.state(), optimizer.scaler().state());
+                out.accept("skipping batch " + (batchCount - 1) + " (data.skip_batches)");
+                continue;
+            }
+            double loss = 0;
+            long targets = 0;
+            double lossScale = optimizer.lossScale();
+            try (MemoryScope scope = MemoryScope.open()) {
+                for (int idx : batch) {
+                    MicroBatch mb = microBatch(idx);
+                    tokens += mb.tokens().length;
+                    targets += mb.targetCount();
+                    Variable l = microLoss(mb);
+                    loss += l.data().item() / batch.length;
+                    F.scale(l, lossScale / batch.length).backward();
+                }
+            }
+            long step = state.step();
+            double rate = lr.lr(step);
+            double b2 = beta2.beta2(step);
+            HybridZeroOptimizer.StepResult r = optimizer.step(rate, b2);
+            long newStep = r.applied() ? step + 1 : step;
+            state = new TrainState(newStep, batchCount, state.consumedTokens() + tokens,
+                    state.skippedSteps() + (r.applied() ? 0 : 1), sampler.state(), optimizer.scaler().state());
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            lastLoss = loss;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("loss", loss);
+            m.put("lr", rate);
+            m.put("grad_norm", r.gradNorm());
+            m.put("loss_scale", r.lossScale());
+            m.put("tokens_per_s", tokens / seconds);
+            m.put("tflops", stepFlops / seconds / 1e12);
+            m.put("step_time_s", seconds);
+            m.put("tokens", tokens);
+            m.put("targets", targets);
+            m.put("adam_beta2", b2);
+            m.put("skipped", !r.applied());
+            metrics.record(step, m);
+            if (!r.applied()) {
+                out.accept(String.format(Locale.ROOT, "step %d skipped: gradients hold %s (loss scale %.0f -> %.0f)", step,
+                        r.gradNorm() == -2 ? "NaN" : "inf", r.lossScale(), optimizer.lossScale()));
+            } else if (step % cfg.engine().logEvery() == 0 || newStep == total) {
+                double elapsed = (System.nanoTime() - started) / 1e9;
+                double perStep = elapsed / Math.max(1, newStep - stepsAtStart);
+                out.accept(String.format(Locale.ROOT,
+                        "step %d/%d | loss %.4f | lr %.3e | grad_norm %.3f | %,.0f tok/s | %.3f TFLOP/s | %.0f ms | ETA %s",
+                        step, total, loss, rate, r.gradNorm(), tokens / seconds, stepFlops / seconds / 1e12,
+                        seconds * 1000, duration((total - newStep) * perStep)));
+            }
+            if (r.applied() && valid != null && newStep % cfg.data().validEvery() == 0) {
+                validate(newStep);
+            }
+            if (r.applied() && cfg.ckpt().enableSaveCkpt() && newStep % cfg.ckpt().checkpointEvery() == 0) {
+                save();
+            }
+        }
+        if (valid != null && state.step() % cfg.data().validEvery() != 0) {
+            validate(state.step());
+        }
+        if (cfg.ckpt().enableSaveCkpt() && state.step() % cfg.ckpt().checkpointEvery() != 0) {
+            save();
+        }
+        return lastLoss;
+    }
+
+    /** Mean cross-entropy over the micro-batch's target tokens (InternLM's FlashGPTLMLoss). */
+    private Variable microLoss(MicroBatch mb) {
+        Tensor ids = Tensor.ofInts(mb.tokens(), mb.tokens().length);
+        Tensor positions = Tensor.ofInts(mb.positions(), mb.positions().length);
+        Tensor cu = Tensor.ofInts(mb.cuSeqlens(), mb.cuSeqlens().length);
+        Tensor labels = Tensor.ofInts(mb.labels(), mb.labels().length);
+        if (!device.isCpu()) {
+            ids = ids.to(device);
+            positions = positions.to(device);
+            cu = cu.to(device);
+            labels = labels.to(device);
+        }
+        Variable logits = model.forward(ids, positions, cu);
+        return F.crossEntropy(logits, labels, MicroBatch.IGNORE, cfg.loss().labelSmoothing(), Reduction.MEAN);
+    }
+
+    /** Loss per target token over the whole validation set. */
+    public double validate(long step) throws IOException {
+        long t0 = System.nanoTime();
+        double sum = 0;
+        long count = 0;
+        try (NoGrad ng = NoGrad.enter()) {
+            for (int i = 0; i < valid.size(); i++) {
+                try (MemoryScope scope = MemoryScope.open()) {
+                    MicroBatch mb = valid.get(i);
+                    Tensor ids = Tensor.ofInts(mb.tokens(), mb.tokens().length).to(device);
+                    Tensor positions = Tensor.ofInts(mb.positions(), mb.positions().length).to(device);
+                    Tensor cu = Tensor.ofInts(mb.cuSeqlens(), mb.cuSeqlens().length).to(device);
+                    Tensor labels = Tensor.ofInts(mb.labels(), mb.labels().length).to(device);
+                    Variable logits = model.forward(ids, positions, cu);
+                    sum += F.crossEntropy(logits, labels, MicroBatch.IGNORE, 0.0, Reduction.SUM).data().item();
+                    count += mb.targetCount();
+                }
+            }
+        }
+        lastValidLoss = count == 0 ? Double.NaN : sum / count;
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("valid_loss", lastValidLoss);
+        m.put("valid_tokens", count);
+        metrics.record(step, m);
+        out.accept(String.format(Locale.ROOT, "validation at step %d: loss %.4f nats/token over %,d tokens (%.1f s)", step,
+                lastValidLoss, count, (System.nanoTime() - t0) / 1e9));
+        return lastValidLoss;
+    }
+
+    /** Saves a checkpoint of the current state; returns its folder. */
+    public Path save() throws IOException {
+        Path folder = CheckpointStore.save(resolve(cfg.ckpt().saveCkptFolder()), state, model, optimizer,
+                cfg.tree().raw(), cfg.engine().tokenizer());
+        out.accept("saved checkpoint " + folder);
+        return folder;
+    }
+
+    static String duration(double seconds) {
+        long s = Math.round(seconds);
+        if (s < 60) {
+            return s + "s";
+        }
+        if (s < 3600) {
+            return (s / 60) + "m" + String.format(Locale.ROOT, "%02d", s % 60) + "s";
+        }
+        return (s / 3600) + "h" + String.format(Locale.ROOT, "%02d", (s % 3600) / 60) + "m";
+    }
+
+    @Override
+    public void close() throws IOException {
+        metrics.close();
+        if (train != null) {
+            train.close();
+        }
+        if (valid != null) {
+            valid.close();
+        }
+        tokenizer.close();
+    }
+}

@@ -195,12 +195,22 @@ public final class Trainer implements AutoCloseable {
 
     /** Trains until {@code data.total_steps} successful steps; returns the last step's loss. */
     public double fit() throws IOException {
+        return fit(cfg.data().totalSteps());
+    }
+
+    /**
+     * Trains until {@code stopAt} successful steps (at most {@code data.total_steps}; the schedules still
+     * span {@code total_steps}), saving a checkpoint at the end when saving is enabled; returns the last
+     * step's loss.
+     */
+    public double fit(long stopAt) throws IOException {
         int total = cfg.data().totalSteps();
+        long until = Math.min(stopAt, total);
         double stepFlops = Flops.internlmStepFlops(cfg);
         long started = System.nanoTime();
         long stepsAtStart = state.step();
         double lastLoss = Double.NaN;
-        while (state.step() < total) {
+        while (state.step() < until) {
             long t0 = System.nanoTime();
             int[] batch = sampler.next();
             long batchCount = state.batchCount() + 1;
@@ -252,13 +262,13 @@ public final class Trainer implements AutoCloseable {
             if (!r.applied()) {
                 out.accept(String.format(Locale.ROOT, "step %d skipped: gradients hold %s (loss scale %.0f -> %.0f)", step,
                         r.gradNorm() == -2 ? "NaN" : "inf", r.lossScale(), optimizer.lossScale()));
-            } else if (step % cfg.engine().logEvery() == 0 || newStep == total) {
+            } else if (step % cfg.engine().logEvery() == 0 || newStep == until) {
                 double elapsed = (System.nanoTime() - started) / 1e9;
                 double perStep = elapsed / Math.max(1, newStep - stepsAtStart);
                 out.accept(String.format(Locale.ROOT,
                         "step %d/%d | loss %.4f | lr %.3e | grad_norm %.3f | %,.0f tok/s | %.3f TFLOP/s | %.0f ms | ETA %s",
                         step, total, loss, rate, r.gradNorm(), tokens / seconds, stepFlops / seconds / 1e12,
-                        seconds * 1000, duration((total - newStep) * perStep)));
+                        seconds * 1000, duration((until - newStep) * perStep)));
             }
             if (r.applied() && valid != null && newStep % cfg.data().validEvery() == 0) {
                 validate(newStep);

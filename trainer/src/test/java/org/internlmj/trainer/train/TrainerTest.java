@@ -1,0 +1,123 @@
+package org.internlmj.trainer.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.internlmj.nn.Parameter;
+import org.internlmj.trainer.config.TrainConfig;
+import org.internlmj.trainer.data.Prepare;
+import org.internlmj.trainer.tokenizer.ByteTokenizer;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class TrainerTest {
+    @TempDir
+    Path dir;
+
+    static final String CONFIG = """
+            JOB_NAME: "tiny"
+            model: {num_attention_heads: 2, hidden_size: 16, num_layers: 2, vocab_size: 259, mlp_ratio: 2, dtype: "torch.float32"}
+            data: {seq_len: 16, micro_num: 2, micro_bsz: 2, total_steps: 6, valid_every: 3, train_folder: "data/train", valid_folder: "data/valid"}
+            adam: {lr: 0.01, weight_decay: 0.01}
+            lr_scheduler: {warmup_ratio: 0.2, eta_min: 0.001}
+            hybrid_zero_optimizer: {clip_grad_norm: 1.0}
+            ckpt: {enable_save_ckpt: true, save_ckpt_folder: "local:ckpt", checkpoint_every: 3, auto_resume: true}
+            internlmj: {run_dir: "run", log_every: 1, seed: 7}
+            """;
+
+    @BeforeEach
+    void data() throws IOException {
+        List<Path> files = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            Path f = dir.resolve("text" + i + ".txt");
+            Files.writeString(f, ("the quick brown fox jumps over the lazy dog " + i + ". ").repeat(6));
+            files.add(f);
+        }
+        Prepare.run(files, dir.resolve("data"), new ByteTokenizer(), 0.2, "text", "d", false, n -> { });
+    }
+
+    private static List<JsonNode> metrics(Path runDir) throws IOException {
+        List<JsonNode> out = new ArrayList<>();
+        ObjectMapper m = new ObjectMapper();
+        for (String line : Files.readAllLines(runDir.resolve("metrics.jsonl"))) {
+            out.add(m.readTree(line));
+        }
+        return out;
+    }
+
+    @Test
+    void trainsLogsValidatesAndSaves() throws IOException {
+        List<String> console = new ArrayList<>();
+        try (Trainer t = new Trainer(TrainConfig.parse(CONFIG, List.of()), dir, console::add)) {
+            t.fit();
+            assertTrue(Double.isFinite(t.lastValidLoss()));
+        }
+        List<JsonNode> m = metrics(dir.resolve("run"));
+        JsonNode first = m.get(0);
+        for (String key : new String[] {"step", "loss", "lr", "grad_norm", "tokens_per_s", "tflops", "step_time_s"}) {
+            assertTrue(first.has(key), "metrics.jsonl lacks " + key + ": " + first);
+        }
+        assertEquals(2, m.stream().filter(j -> j.has("valid_loss")).count());
+        double firstLoss = first.get("loss").asDouble();
+        double lastLoss = m.stream().filter(j -> j.has("loss")).reduce((a, b) -> b).orElseThrow().get("loss").asDouble();
+        assertTrue(lastLoss < firstLoss, "loss did not fall: " + firstLoss + " -> " + lastLoss);
+        assertTrue(Files.isDirectory(dir.resolve("ckpt/3")) && Files.isDirectory(dir.resolve("ckpt/6")));
+        try (var s = Files.list(dir.resolve("run/tensorboard"))) {
+            assertTrue(s.anyMatch(p -> p.getFileName().toString().startsWith("events.out.tfevents.")));
+        }
+        assertTrue(console.stream().anyMatch(l -> l.startsWith("step 5/6 | loss")), String.join("\n", console));
+    }
+
+    @Test
+    void resumingReproducesTheUninterruptedRunExactly() throws IOException {
+        Path a = dir.resolve("a");
+        Path b = dir.resolve("b");
+        Files.createDirectories(a);
+        Files.createDirectories(b);
+        for (Path p : List.of(a, b)) {
+            Files.createSymbolicLink(p.resolve("data"), dir.resolve("data"));
+        }
+        float[][] straight;
+        try (Trainer t = new Trainer(TrainConfig.parse(CONFIG, List.of()), a, s -> { })) {
+            t.fit();
+            straight = weights(t);
+        }
+        try (Trainer t = new Trainer(TrainConfig.parse(CONFIG, List.of()), b, s -> { })) {
+            t.fit(3);
+        }
+        float[][] resumed;
+        List<String> console = new ArrayList<>();
+        try (Trainer t = new Trainer(TrainConfig.parse(CONFIG, List.of()), b, console::add)) {
+            assertEquals(3, t.state().step());
+            t.fit();
+            resumed = weights(t);
+        }
+        assertTrue(console.get(0).startsWith("resumed from"), console.get(0));
+        List<JsonNode> ma = metrics(a.resolve("run"));
+        List<JsonNode> mb = metrics(b.resolve("run"));
+        List<Double> la = ma.stream().filter(j -> j.has("loss")).map(j -> j.get("loss").asDouble()).toList();
+        List<Double> lb = mb.stream().filter(j -> j.has("loss")).map(j -> j.get("loss").asDouble()).toList();
+        assertEquals(la, lb, "per-step losses of the straight and the resumed run");
+        for (int i = 0; i < straight.length; i++) {
+            assertArrayEquals(straight[i], resumed[i], "parameter " + i);
+        }
+    }
+
+    private static float[][] weights(Trainer t) {
+        List<Parameter> ps = t.model().parameters();
+        float[][] w = new float[ps.size()][];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = ps.get(i).data().toFloatArray();
+        }
+        return w;
+    }
+}

@@ -125,6 +125,18 @@ public final class HybridZeroOptimizer {
         return expAvgSq.get(i);
     }
 
+    /**
+     * Copies the model weights into the fp32 master copies (after loading weights only, InternLM's
+     * {@code reload_zero_fp32_buff}).
+     */
+    public void reloadMasters() {
+        for (int i = 0; i < params.size(); i++) {
+            if (masters.get(i) != params.get(i).data()) {
+                masters.get(i).copyFrom(params.get(i).data());
+            }
+        }
+    }
+
     /** Restores the step count (with masters and moments copied in by the checkpoint loader). */
     public void restoreSteps(long steps) {
         this.steps = steps;

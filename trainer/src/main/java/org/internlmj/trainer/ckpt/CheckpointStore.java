@@ -14,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.internlmj.dist.GradScaler;
 import org.internlmj.dist.HybridZeroOptimizer;
@@ -26,15 +27,16 @@ import org.internlmj.trainer.data.BatchSampler;
 import org.internlmj.trainer.data.TokenizedWriter;
 
 /**
- * Checkpoints: one folder per step under the save folder, holding
+ * Checkpoint folders on disk:
  * <pre>
  *   model_tp0_pp0.safetensors              model weights in the model dtype, InternLM's parameter names
- *   optimizer_tp0_pp0_zo0.safetensors      fp32 master weights and Adam moments (master.*, exp_avg.*, exp_avg_sq.*)
+ *   optimizer_tp0_pp0_zo0.safetensors      fp32 master weights (when the model is not fp32) and Adam moments
  *   meta.json                              step, sampler, scaler, optimizer step, config, SHA-256 of every file
  * </pre>
- * Everything is written into {@code <step>.partial-*}, each file fsync'd, {@code meta.json} last, then the
- * folder is renamed to {@code <step>}: a crash at any instant leaves the previous checkpoints intact and
- * the unfinished one recognisable by its name or by a missing or mismatching {@code meta.json}.
+ * A checkpoint is written into {@code <name>.partial-*}, every file fsync'd, {@code meta.json} last, and
+ * the folder renamed to {@code <name>} (replacing an older one of that name only once the new one is
+ * complete): a crash at any instant leaves every earlier checkpoint intact, and an unfinished one is
+ * recognisable by its name, a missing {@code meta.json} or a checksum that does not match.
  */
 public final class CheckpointStore {
     public static final String MODEL_FILE = "model_tp0_pp0.safetensors";
@@ -46,81 +48,77 @@ public final class CheckpointStore {
     private CheckpointStore() {
     }
 
-    /** Writes a checkpoint of {@code step} under {@code root}; returns its folder. */
+    /** Captures the state and writes it under {@code root/<step>} synchronously. */
     public static Path save(Path root, TrainState state, Module model, HybridZeroOptimizer optimizer, JsonNode config,
                             String tokenizer) throws IOException {
+        return write(root, Long.toString(state.step()),
+                CheckpointContent.capture(state, model, optimizer, config, tokenizer, false));
+    }
+
+    /** Writes {@code content} as the checkpoint folder {@code root/name}, atomically. */
+    public static Path write(Path root, String name, CheckpointContent content) throws IOException {
         Files.createDirectories(root);
-        String name = Long.toString(state.step());
         Path tmp = Files.createDirectory(root.resolve(name + ".partial-" + Long.toHexString(System.nanoTime())));
         try {
             Map<String, String> sums = new LinkedHashMap<>();
-            Map<String, Tensor> weights = new LinkedHashMap<>();
-            for (Parameter p : model.parameters()) {
-                weights.put(p.name(), p.data());
+            sums.put(MODEL_FILE, SafeTensors.write(tmp.resolve(MODEL_FILE), content.model(), Map.of("format", "pt")).sha256());
+            if (!content.optimizer().isEmpty()) {
+                sums.put(OPTIMIZER_FILE, SafeTensors.write(tmp.resolve(OPTIMIZER_FILE), content.optimizer(), Map.of()).sha256());
             }
-            sums.put(MODEL_FILE, SafeTensors.write(tmp.resolve(MODEL_FILE), weights, Map.of("format", "pt")).sha256());
-            if (optimizer != null) {
-                Map<String, Tensor> opt = new LinkedHashMap<>();
-                List<Parameter> params = model.parameters();
-                for (int i = 0; i < params.size(); i++) {
-                    opt.put("master." + params.get(i).name(), optimizer.master(i));
-                    opt.put("exp_avg." + params.get(i).name(), optimizer.expAvg(i));
-                    opt.put("exp_avg_sq." + params.get(i).name(), optimizer.expAvgSq(i));
-                }
-                sums.put(OPTIMIZER_FILE, SafeTensors.write(tmp.resolve(OPTIMIZER_FILE), opt, Map.of()).sha256());
-            }
-            ObjectNode meta = JSON.createObjectNode();
-            meta.put("format", FORMAT);
-            meta.put("version", 1);
-            meta.put("step", state.step());
-            meta.put("batch_count", state.batchCount());
-            meta.put("consumed_tokens", state.consumedTokens());
-            meta.put("skipped_steps", state.skippedSteps());
-            if (optimizer != null) {
-                meta.put("optimizer_steps", optimizer.steps());
-            }
-            BatchSampler.State s = state.sampler();
-            if (s != null) {
-                ObjectNode sn = meta.putObject("sampler");
-                sn.put("epoch", s.epoch());
-                sn.put("batch_count", s.batchCount());
-                sn.put("consumed_in_epoch", s.consumedInEpoch());
-                sn.put("seed", s.seed());
-            }
-            GradScaler.State g = state.scaler();
-            if (g != null) {
-                ObjectNode gn = meta.putObject("grad_scaler");
-                gn.put("scale", g.scale());
-                gn.put("growth_step", g.growthStep());
-                gn.put("hysteresis_step", g.hysteresisStep());
-            }
-            meta.put("tokenizer", tokenizer);
-            meta.set("topology", JSON.createObjectNode().put("tensor", 1).put("pipeline", 1).put("zero", 1));
-            meta.set("config", config);
-            ObjectNode files = meta.putObject("files");
-            sums.forEach(files::put);
             Path metaTmp = tmp.resolve(META_FILE + ".tmp");
-            Files.write(metaTmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(meta));
+            Files.write(metaTmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(meta(content, sums)));
             TokenizedWriter.fsync(metaTmp);
             Files.move(metaTmp, tmp.resolve(META_FILE), StandardCopyOption.ATOMIC_MOVE);
             TokenizedWriter.fsync(tmp);
             Path dest = root.resolve(name);
             if (Files.exists(dest)) {
-                // the same step saved again (e.g. a final save right after a periodic one): replace it only
-                // once the new copy is complete
                 Path old = root.resolve(name + ".old-" + Long.toHexString(System.nanoTime()));
                 Files.move(dest, old, StandardCopyOption.ATOMIC_MOVE);
                 Files.move(tmp, dest, StandardCopyOption.ATOMIC_MOVE);
+                TokenizedWriter.fsync(root);
                 deleteTree(old);
             } else {
                 Files.move(tmp, dest, StandardCopyOption.ATOMIC_MOVE);
+                TokenizedWriter.fsync(root);
             }
-            TokenizedWriter.fsync(root);
             return dest;
         } catch (IOException | RuntimeException e) {
             deleteTree(tmp);
             throw e;
         }
+    }
+
+    private static ObjectNode meta(CheckpointContent c, Map<String, String> sums) {
+        TrainState state = c.state();
+        ObjectNode meta = JSON.createObjectNode();
+        meta.put("format", FORMAT);
+        meta.put("version", 1);
+        meta.put("step", state.step());
+        meta.put("batch_count", state.batchCount());
+        meta.put("consumed_tokens", state.consumedTokens());
+        meta.put("skipped_steps", state.skippedSteps());
+        meta.put("optimizer_steps", c.optimizerSteps());
+        BatchSampler.State s = state.sampler();
+        if (s != null) {
+            ObjectNode sn = meta.putObject("sampler");
+            sn.put("epoch", s.epoch());
+            sn.put("batch_count", s.batchCount());
+            sn.put("consumed_in_epoch", s.consumedInEpoch());
+            sn.put("seed", s.seed());
+        }
+        GradScaler.State g = state.scaler();
+        if (g != null) {
+            ObjectNode gn = meta.putObject("grad_scaler");
+            gn.put("scale", g.scale());
+            gn.put("growth_step", g.growthStep());
+            gn.put("hysteresis_step", g.hysteresisStep());
+        }
+        meta.put("tokenizer", c.tokenizer());
+        meta.set("topology", JSON.createObjectNode().put("tensor", 1).put("pipeline", 1).put("zero", 1));
+        meta.set("config", c.config());
+        ObjectNode files = meta.putObject("files");
+        sums.forEach(files::put);
+        return meta;
     }
 
     /** A checkpoint folder that passed validation: its meta and folder. */
@@ -147,13 +145,14 @@ public final class CheckpointStore {
         public String tokenizer() {
             return meta.path("tokenizer").asText("byte");
         }
+
+        public boolean hasOptimizer() {
+            return meta.path("files").has(OPTIMIZER_FILE);
+        }
     }
 
-    /**
-     * Validates a checkpoint folder: meta.json present and well-formed, every listed file present with a
-     * matching SHA-256. Errors name the folder, the file and the problem.
-     */
-    public static Loaded open(Path folder) throws IOException {
+    /** Reads and checks meta.json only (cheap): the folder's claimed step, or an error saying what is wrong. */
+    static JsonNode readMeta(Path folder) throws IOException {
         if (!Files.isDirectory(folder)) {
             throw new CheckpointException(folder, "is not a checkpoint folder (does not exist)");
         }
@@ -171,11 +170,19 @@ public final class CheckpointStore {
             throw new CheckpointException(metaPath, "is not an InternLM-J checkpoint (format \"" + meta.path("format").asText()
                     + "\")");
         }
-        JsonNode files = meta.path("files");
-        if (!files.isObject() || !files.has(MODEL_FILE)) {
-            throw new CheckpointException(metaPath, "lists no " + MODEL_FILE);
+        if (!meta.path("files").isObject() || !meta.path("files").has(MODEL_FILE) || !meta.path("step").canConvertToLong()) {
+            throw new CheckpointException(metaPath, "lacks the step or the list of files with " + MODEL_FILE);
         }
-        for (var it = files.fields(); it.hasNext(); ) {
+        return meta;
+    }
+
+    /**
+     * Validates a checkpoint folder: meta.json present and well-formed, every listed file present with a
+     * matching SHA-256. Errors name the folder, the file and the problem.
+     */
+    public static Loaded open(Path folder) throws IOException {
+        JsonNode meta = readMeta(folder);
+        for (var it = meta.path("files").fields(); it.hasNext(); ) {
             var f = it.next();
             Path p = folder.resolve(f.getKey());
             if (!Files.isRegularFile(p)) {
@@ -192,7 +199,12 @@ public final class CheckpointStore {
 
     /** Copies weights from a checkpoint into the model; shape mismatches are listed all together. */
     public static void loadModel(Loaded ckpt, Module model) throws IOException {
-        try (SafeTensors.Reader r = SafeTensors.open(ckpt.folder().resolve(MODEL_FILE))) {
+        loadWeights(ckpt.folder().resolve(MODEL_FILE), model);
+    }
+
+    /** Copies the tensors of a safetensors file into the model's parameters of the same names. */
+    public static void loadWeights(Path file, Module model) throws IOException {
+        try (SafeTensors.Reader r = SafeTensors.open(file)) {
             Map<String, Parameter> params = model.namedParameters();
             List<String> problems = new ArrayList<>();
             for (Parameter p : params.values()) {
@@ -210,8 +222,7 @@ public final class CheckpointStore {
                 }
             }
             if (!problems.isEmpty()) {
-                throw new CheckpointException("checkpoint " + ckpt.folder() + " does not fit the model:\n  "
-                        + String.join("\n  ", problems));
+                throw new CheckpointException(file + " does not fit the model:\n  " + String.join("\n  ", problems));
             }
             for (Parameter p : params.values()) {
                 try (MemoryScope scope = MemoryScope.open()) {
@@ -232,7 +243,9 @@ public final class CheckpointStore {
             for (int i = 0; i < params.size(); i++) {
                 String n = params.get(i).name();
                 try (MemoryScope scope = MemoryScope.open()) {
-                    optimizer.master(i).copyFrom(read(r, "master." + n, optimizer.master(i)));
+                    if (optimizer.master(i) != params.get(i).data()) {
+                        optimizer.master(i).copyFrom(read(r, "master." + n, optimizer.master(i)));
+                    }
                     optimizer.expAvg(i).copyFrom(read(r, "exp_avg." + n, optimizer.expAvg(i)));
                     optimizer.expAvgSq(i).copyFrom(read(r, "exp_avg_sq." + n, optimizer.expAvgSq(i)));
                 }
@@ -251,33 +264,59 @@ public final class CheckpointStore {
     }
 
     /**
-     * The newest complete checkpoint under {@code root}, skipping (with the reason reported to
-     * {@code warn}) folders that are incomplete or fail validation.
+     * The newest complete checkpoint among the step folders under {@code root} and the snapshot slots
+     * under {@code snapshotRoot} (either may be null), newest step first; candidates that are incomplete
+     * or fail validation are skipped with the reason sent to {@code warn}.
      */
-    public static Optional<Loaded> latest(Path root, java.util.function.Consumer<String> warn) throws IOException {
-        if (!Files.isDirectory(root)) {
-            return Optional.empty();
+    public static Optional<Loaded> latest(Path root, Path snapshotRoot, Consumer<String> warn) throws IOException {
+        record Candidate(Path folder, long step) {
         }
-        List<Path> candidates = new ArrayList<>();
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(root)) {
-            for (Path p : ds) {
-                String n = p.getFileName().toString();
-                if (Files.isDirectory(p) && n.matches("\\d+")) {
-                    candidates.add(p);
-                } else if (n.contains(".partial-")) {
-                    warn.accept("skipping " + p + ": an interrupted save (incomplete)");
+        List<Candidate> candidates = new ArrayList<>();
+        for (Path dir : new Path[] {root, snapshotRoot}) {
+            if (dir == null || !Files.isDirectory(dir)) {
+                continue;
+            }
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+                for (Path p : ds) {
+                    String n = p.getFileName().toString();
+                    if (n.contains(".partial-")) {
+                        warn.accept("skipping " + p + ": an interrupted save (incomplete)");
+                    } else if (Files.isDirectory(p) && n.matches("\\d+")) {
+                        try {
+                            candidates.add(new Candidate(p, readMeta(p).path("step").asLong()));
+                        } catch (CheckpointException e) {
+                            warn.accept("skipping " + p + ": " + e.getMessage());
+                        }
+                    }
                 }
             }
         }
-        candidates.sort(Comparator.comparingLong((Path p) -> Long.parseLong(p.getFileName().toString())).reversed());
-        for (Path c : candidates) {
+        candidates.sort(Comparator.comparingLong(Candidate::step).reversed());
+        for (Candidate c : candidates) {
             try {
-                return Optional.of(open(c));
+                return Optional.of(open(c.folder()));
             } catch (CheckpointException e) {
-                warn.accept("skipping " + c + ": " + e.getMessage());
+                warn.accept("skipping " + c.folder() + ": " + e.getMessage());
             }
         }
         return Optional.empty();
+    }
+
+    /** Step folders directly under {@code root}, oldest first. */
+    static List<Path> stepFolders(Path root) throws IOException {
+        List<Path> out = new ArrayList<>();
+        if (!Files.isDirectory(root)) {
+            return out;
+        }
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(root)) {
+            for (Path p : ds) {
+                if (Files.isDirectory(p) && p.getFileName().toString().matches("\\d+")) {
+                    out.add(p);
+                }
+            }
+        }
+        out.sort(Comparator.comparingLong(p -> Long.parseLong(p.getFileName().toString())));
+        return out;
     }
 
     static void deleteTree(Path p) throws IOException {

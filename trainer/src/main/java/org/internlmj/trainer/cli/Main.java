@@ -16,7 +16,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Trains InternLM-architecture language models on the JVM.",
-        subcommands = {TrainCommand.class, GenerateCommand.class, PrepareCommand.class, InfoCommand.class,
+        subcommands = {TrainCommand.class, GenerateCommand.class, PrepareCommand.class, ConvertCommand.class, InfoCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -30,6 +30,10 @@ final class TrainCommand implements Callable<Integer> {
             description = "Override a config key, e.g. --set data.total_steps=100 (repeatable).")
     List<String> overrides = new ArrayList<>();
 
+    @Option(names = "--resume", paramLabel = "latest|DIR",
+            description = "Resume from the newest complete checkpoint in ckpt.save_ckpt_folder (latest) or from DIR.")
+    String resume;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -39,7 +43,7 @@ final class TrainCommand implements Callable<Integer> {
         try (Trainer trainer = new Trainer(cfg, base, line -> {
             out.println(line);
             out.flush();
-        })) {
+        }, resume)) {
             out.printf(Locale.ROOT, "model: %,d parameters (%s, %d layers, hidden %d), device %s%n",
                     trainer.model().parameterCount(), cfg.model().dtype(), cfg.model().numLayers(),
                     cfg.model().hiddenSize(), cfg.engine().device());

@@ -9,11 +9,12 @@ import java.util.Set;
  * back-ends ({@code boto3:}, {@code volc:}, {@code oss2:}) are refused with a clear message.
  *
  * @param ossSnapshotFreq steps between snapshot checkpoints (alternating slots); {@code Integer.MAX_VALUE} = never
+ * @param keepLast keep only the newest N step checkpoints (0 keeps all; this engine's key {@code keep_last})
  */
 public record CkptConfig(boolean enableSaveCkpt, String saveCkptFolder, String loadCkptFolder,
                          String loadModelOnlyFolder, boolean loadOptimizer, LoadInfo loadCkptInfo, boolean autoResume,
                          int checkpointEvery, boolean asyncUpload, String asyncUploadTmpFolder,
-                         String snapshotCkptFolder, int ossSnapshotFreq, String stopFilePath) {
+                         String snapshotCkptFolder, int ossSnapshotFreq, String stopFilePath, int keepLast) {
 
     /** {@code load_ckpt_info}: what to load from where. */
     public record LoadInfo(String path, Set<String> content, String ckptType) {
@@ -58,7 +59,8 @@ public record CkptConfig(boolean enableSaveCkpt, String saveCkptFolder, String l
         CkptConfig c = new CkptConfig(save, saveFolder, folder(s, "load_ckpt_folder"), folder(s, "load_model_only_folder"),
                 s.getBool("load_optimizer", true), info, s.getBool("auto_resume", true), every,
                 s.getBool("async_upload", false), s.getString("async_upload_tmp_folder", "/dev/shm/internlm_tmp_ckpt/"),
-                snapshotFolder, snapshotFreq, s.getString("stop_file_path", null));
+                snapshotFolder, snapshotFreq, s.getString("stop_file_path", null), s.getInt("keep_last", 0));
+        s.range("keep_last", c.keepLast(), 0, Integer.MAX_VALUE);
         s.finish();
         return c;
     }

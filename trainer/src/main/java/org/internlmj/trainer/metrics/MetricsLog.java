@@ -21,8 +21,21 @@ public final class MetricsLog implements AutoCloseable {
 
     public MetricsLog(Path runDir, boolean tensorboard) throws IOException {
         Files.createDirectories(runDir);
-        this.jsonl = Files.newBufferedWriter(runDir.resolve("metrics.jsonl"), StandardCharsets.UTF_8,
+        Path file = runDir.resolve("metrics.jsonl");
+        boolean partialLine = false;
+        if (Files.isRegularFile(file) && Files.size(file) > 0) {
+            try (var ch = java.nio.channels.FileChannel.open(file, StandardOpenOption.READ)) {
+                java.nio.ByteBuffer last = java.nio.ByteBuffer.allocate(1);
+                ch.read(last, ch.size() - 1);
+                partialLine = last.get(0) != '\n';
+            }
+        }
+        this.jsonl = Files.newBufferedWriter(file, StandardCharsets.UTF_8,
                 StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        if (partialLine) {
+            // a run killed mid-line (a resumed run appends here): end that line so every later record parses
+            jsonl.newLine();
+        }
         this.tensorboard = tensorboard ? new TensorBoardWriter(runDir.resolve("tensorboard")) : null;
     }
 

@@ -21,7 +21,12 @@ import org.internlmj.tensor.DType;
 import org.internlmj.tensor.Device;
 import org.internlmj.tensor.MemoryScope;
 import org.internlmj.tensor.Tensor;
+import java.util.Set;
+import java.util.TreeSet;
+import org.internlmj.trainer.ckpt.CheckpointContent;
+import org.internlmj.trainer.ckpt.CheckpointManager;
 import org.internlmj.trainer.ckpt.CheckpointStore;
+import org.internlmj.trainer.ckpt.HfCheckpoint;
 import org.internlmj.trainer.ckpt.TrainState;
 import org.internlmj.trainer.config.TrainConfig;
 import org.internlmj.trainer.data.BatchSampler;
@@ -58,11 +63,20 @@ public final class Trainer implements AutoCloseable {
     private final BatchSampler sampler;
     private final Path runDir;
     private final MetricsLog metrics;
+    private final CheckpointManager checkpoints;
     private TrainState state;
     private double lastValidLoss = Double.NaN;
 
     /** Builds everything a run needs; relative paths in the config are resolved against {@code base}. */
     public Trainer(TrainConfig cfg, Path base, Consumer<String> out) throws IOException {
+        this(cfg, base, out, null);
+    }
+
+    /**
+     * As above; {@code resume} is null (follow the config), {@code "latest"} (the newest complete checkpoint
+     * under the save folder, snapshots included) or a checkpoint folder.
+     */
+    public Trainer(TrainConfig cfg, Path base, Consumer<String> out, String resume) throws IOException {
         this.cfg = cfg;
         this.base = base;
         this.out = out;
@@ -109,7 +123,11 @@ public final class Trainer implements AutoCloseable {
         this.runDir = resolve(cfg.engine().runDir());
         this.metrics = new MetricsLog(runDir, cfg.engine().tensorboard());
         this.state = new TrainState(0, 0, 0, 0, sampler.state(), scaler.state());
-        resumeIfConfigured();
+        var ck = cfg.ckpt();
+        this.checkpoints = new CheckpointManager(ck, ck.saveCkptFolder() == null ? null : resolve(ck.saveCkptFolder()),
+                ck.snapshotCkptFolder() == null ? null : resolve(ck.snapshotCkptFolder()),
+                ck.stopFilePath() == null ? null : resolve(ck.stopFilePath()), out);
+        load(resume);
     }
 
     private String resolveTokenizer(String spec) {
@@ -144,32 +162,68 @@ public final class Trainer implements AutoCloseable {
                 files.size(), r.trainDocuments(), r.trainTokens(), r.validDocuments(), r.validTokens()));
     }
 
-    private void resumeIfConfigured() throws IOException {
+    /**
+     * What to load, in InternLM's order of precedence: the newest checkpoint in the save folder (with
+     * {@code --resume latest} or {@code ckpt.auto_resume}, when there is one), else {@code --resume PATH},
+     * else {@code load_ckpt_info} (the listed content), else {@code load_ckpt_folder} (everything), else
+     * {@code load_model_only_folder} (weights only).
+     */
+    private void load(String resume) throws IOException {
         var ck = cfg.ckpt();
-        Optional<CheckpointStore.Loaded> from = Optional.empty();
-        if (ck.autoResume() && ck.saveCkptFolder() != null) {
-            from = CheckpointStore.latest(resolve(ck.saveCkptFolder()), w -> out.accept("warning: " + w));
-        }
-        if (from.isEmpty() && ck.loadCkptFolder() != null && Files.isDirectory(resolve(ck.loadCkptFolder()))
-                && Files.isRegularFile(resolve(ck.loadCkptFolder()).resolve(CheckpointStore.META_FILE))) {
-            from = Optional.of(CheckpointStore.open(resolve(ck.loadCkptFolder())));
-        }
-        if (from.isPresent()) {
-            CheckpointStore.Loaded c = from.get();
-            CheckpointStore.loadModel(c, model);
-            if (ck.loadOptimizer()) {
-                CheckpointStore.loadOptimizer(c, model, optimizer);
+        Path saveRoot = ck.saveCkptFolder() == null ? null : resolve(ck.saveCkptFolder());
+        Path snapshots = ck.snapshotCkptFolder() == null ? null : resolve(ck.snapshotCkptFolder());
+        Optional<CheckpointStore.Loaded> latest = Optional.empty();
+        if ("latest".equals(resume) || (resume == null && ck.autoResume())) {
+            latest = CheckpointStore.latest(saveRoot, snapshots, w -> out.accept("warning: " + w));
+            if (latest.isEmpty() && "latest".equals(resume)) {
+                out.accept("--resume latest: no complete checkpoint under " + saveRoot + "; starting from scratch");
             }
-            TrainState s = c.state();
-            if (s.sampler() != null) {
-                sampler.restore(s.sampler());
+        }
+        if (latest.isPresent()) {
+            restore(latest.get(), Set.of("all"));
+        } else if (resume != null && !"latest".equals(resume)) {
+            restore(CheckpointStore.open(resolve(resume)), Set.of("all"));
+        } else if (ck.loadCkptInfo() != null && ck.loadCkptInfo().path() != null) {
+            var info = ck.loadCkptInfo();
+            if (info.ckptType().toLowerCase(Locale.ROOT).startsWith("hf")) {
+                HfCheckpoint.importInto(resolve(info.path()), model);
+                optimizer.reloadMasters();
+                out.accept("initialised weights from the HuggingFace checkpoint " + resolve(info.path()));
+            } else {
+                restore(CheckpointStore.open(resolve(info.path())), info.content());
             }
+        } else if (ck.loadCkptFolder() != null) {
+            restore(CheckpointStore.open(resolve(ck.loadCkptFolder())), Set.of("all"));
+        } else if (ck.loadModelOnlyFolder() != null) {
+            restore(CheckpointStore.open(resolve(ck.loadModelOnlyFolder())), Set.of("model"));
+        }
+    }
+
+    private void restore(CheckpointStore.Loaded c, Set<String> content) throws IOException {
+        boolean all = content.contains("all");
+        TrainState s = c.state();
+        CheckpointStore.loadModel(c, model);
+        boolean optimizerState = (all || content.contains("optimizer")) && cfg.ckpt().loadOptimizer() && c.hasOptimizer();
+        if (optimizerState) {
+            CheckpointStore.loadOptimizer(c, model, optimizer);
             if (s.scaler() != null) {
                 optimizer.scaler().restore(s.scaler());
             }
-            this.state = s;
-            out.accept("resumed from " + c.folder() + " at step " + s.step());
+        } else {
+            optimizer.reloadMasters();
         }
+        long step = all || content.contains("scheduler") ? s.step() : 0;
+        long batches = 0;
+        long tokens = 0;
+        long skipped = all ? s.skippedSteps() : 0;
+        if ((all || content.contains("sampler")) && s.sampler() != null) {
+            sampler.restore(s.sampler());
+            batches = s.batchCount();
+            tokens = s.consumedTokens();
+        }
+        this.state = new TrainState(step, batches, tokens, skipped, sampler.state(), optimizer.scaler().state());
+        out.accept((all ? "resumed from " : "loaded " + String.join(", ", new TreeSet<>(content)) + " from ") + c.folder()
+                + " at step " + s.step());
     }
 
     public InternLMModel model() {
@@ -273,16 +327,19 @@ public final class Trainer implements AutoCloseable {
             if (r.applied() && valid != null && newStep % cfg.data().validEvery() == 0) {
                 validate(newStep);
             }
-            if (r.applied() && cfg.ckpt().enableSaveCkpt() && newStep % cfg.ckpt().checkpointEvery() == 0) {
-                save();
+            if (r.applied() && checkpoints.afterStep(newStep, total, () -> capture(false), () -> capture(true))
+                    == CheckpointManager.Decision.STOP) {
+                out.accept("stopping at step " + newStep + " as the stop file asks");
+                break;
             }
         }
         if (valid != null && state.step() % cfg.data().validEvery() != 0) {
             validate(state.step());
         }
-        if (cfg.ckpt().enableSaveCkpt() && state.step() % cfg.ckpt().checkpointEvery() != 0) {
-            save();
+        if (cfg.ckpt().enableSaveCkpt()) {
+            checkpoints.saveNow(state.step(), () -> capture(false), () -> capture(true));
         }
+        checkpoints.waitForPending();
         return lastLoss;
     }
 
@@ -331,12 +388,8 @@ public final class Trainer implements AutoCloseable {
         return lastValidLoss;
     }
 
-    /** Saves a checkpoint of the current state; returns its folder. */
-    public Path save() throws IOException {
-        Path folder = CheckpointStore.save(resolve(cfg.ckpt().saveCkptFolder()), state, model, optimizer,
-                cfg.tree().raw(), cfg.engine().tokenizer());
-        out.accept("saved checkpoint " + folder);
-        return folder;
+    private CheckpointContent capture(boolean copy) {
+        return CheckpointContent.capture(state, model, optimizer, cfg.tree().raw(), cfg.engine().tokenizer(), copy);
     }
 
     static String duration(double seconds) {
@@ -352,6 +405,7 @@ public final class Trainer implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        checkpoints.close();
         metrics.close();
         if (train != null) {
             train.close();

@@ -23,35 +23,19 @@ class TrainerTest {
     @TempDir
     Path dir;
 
-    static final String CONFIG = """
-            JOB_NAME: "tiny"
-            model: {num_attention_heads: 2, hidden_size: 16, num_layers: 2, vocab_size: 259, mlp_ratio: 2, dtype: "torch.float32"}
-            data: {seq_len: 16, micro_num: 2, micro_bsz: 2, total_steps: 6, valid_every: 3, train_folder: "data/train", valid_folder: "data/valid"}
-            adam: {lr: 0.01, weight_decay: 0.01}
-            lr_scheduler: {warmup_ratio: 0.2, eta_min: 0.001}
-            hybrid_zero_optimizer: {clip_grad_norm: 1.0}
-            ckpt: {enable_save_ckpt: true, save_ckpt_folder: "local:ckpt", checkpoint_every: 3, auto_resume: true}
-            internlmj: {run_dir: "run", log_every: 1, seed: 7}
-            """;
+    static final String CONFIG = TinyRun.CONFIG;
 
     @BeforeEach
     void data() throws IOException {
-        List<Path> files = new ArrayList<>();
-        for (int i = 0; i < 12; i++) {
-            Path f = dir.resolve("text" + i + ".txt");
-            Files.writeString(f, ("the quick brown fox jumps over the lazy dog " + i + ". ").repeat(6));
-            files.add(f);
-        }
-        Prepare.run(files, dir.resolve("data"), new ByteTokenizer(), 0.2, "text", "d", false, n -> { });
+        TinyRun.prepareData(dir);
     }
 
     private static List<JsonNode> metrics(Path runDir) throws IOException {
-        List<JsonNode> out = new ArrayList<>();
-        ObjectMapper m = new ObjectMapper();
-        for (String line : Files.readAllLines(runDir.resolve("metrics.jsonl"))) {
-            out.add(m.readTree(line));
-        }
-        return out;
+        return TinyRun.metrics(runDir);
+    }
+
+    private static float[][] weights(Trainer t) {
+        return TinyRun.weights(t);
     }
 
     @Test
@@ -110,14 +94,5 @@ class TrainerTest {
         for (int i = 0; i < straight.length; i++) {
             assertArrayEquals(straight[i], resumed[i], "parameter " + i);
         }
-    }
-
-    private static float[][] weights(Trainer t) {
-        List<Parameter> ps = t.model().parameters();
-        float[][] w = new float[ps.size()][];
-        for (int i = 0; i < w.length; i++) {
-            w[i] = ps.get(i).data().toFloatArray();
-        }
-        return w;
     }
 }

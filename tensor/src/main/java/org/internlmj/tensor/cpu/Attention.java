@@ -1,0 +1,763 @@
+package org.internlmj.tensor.cpu;
+
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+import org.internlmj.tensor.DType;
+import org.internlmj.tensor.OpChecks;
+import org.internlmj.tensor.Tensor;
+
+/**
+ * Packed-sequence attention on the CPU in the FlashAttention-2 style: forward and backward.
+ *
+ * <p>Each (document, head) is cut into query blocks of {@link #BLOCK_Q} rows and key blocks of
+ * {@link #BLOCK_K} columns. A tile's scores are one small GEMM into per-thread fp32 scratch; the forward
+ * keeps a running max and sum-exp per query row (online softmax) and an fp32 output accumulator, so
+ * nothing of size T^2 ever exists; key blocks entirely above the causal diagonal are never visited.
+ * The backward recomputes each tile's probabilities from q, k and the saved log-sum-exp, with
+ * {@code Di = rowsum(dO * O)}, {@code dS = P * (dP - Di)}, {@code dV += P^T dO},
+ * {@code dK += scale dS^T Q}, {@code dQ += scale dS K}.
+ *
+ * <p>Layout: the query block is packed with the scale folded in ({@code scale * q}), K and V both
+ * row-major ({@code [keys, Dp]}, for {@code P V} and {@code dS K}) and transposed ({@code [D, keys]},
+ * for {@code Q K^T} and {@code dO V^T}), with D padded to a whole number of vectors ({@code Dp}) and
+ * key counts to whole vectors, padding zero. Every product is then one register-blocked kernel,
+ * {@link #gemm}, that broadcasts elements of its left operand against vector rows of its right one;
+ * no horizontal float sums are taken anywhere (their lane order is not fixed by the Vector API).
+ *
+ * <p>Determinism: every output element is produced by one task in a fixed order of tiles, and
+ * {@link VectorExp} gives the same bits in every JIT tier, so results are bit-identical run to run and
+ * for any thread count. The backward has two plans that produce the same bits (tested): one task per
+ * (document, head) owning its dQ/dK/dV slices, used when there are enough of them to keep every thread
+ * busy; otherwise key-block tasks for dK/dV followed by query-block tasks for dQ, which recomputes
+ * {@code Q K^T} and {@code dO V^T} once more but parallelises a single long document.
+ *
+ * <p>Memory per thread: a few tiles of {@code 64 x Dp} floats, plus for the per-head backward plan an
+ * fp32 dQ accumulator of {@code docLength x Dp}.
+ */
+final class Attention {
+    /** Query rows per tile. A multiple of {@link #ROWS}. */
+    static final int BLOCK_Q = 64;
+    /** Keys per tile. A multiple of every vector length. */
+    static final int BLOCK_K = 64;
+    /** Rows of the GEMM micro-kernel; row counts handed to {@link #gemm} are multiples of it. */
+    private static final int ROWS = 4;
+
+    private static final VectorSpecies<Float> F = Simd.F;
+    private static final int L = Simd.LANES;
+    private static final float NEG_INF = Float.NEGATIVE_INFINITY;
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    /** How the backward spreads its work; {@link #AUTO} picks by the shape of the documents. */
+    enum BackwardPlan { AUTO, PER_HEAD, SPLIT }
+
+    private Attention() {
+    }
+
+    // ================================================================ forward
+
+    /** {@code Backend.attention}: see its contract. */
+    static void forward(Parallel parallel, Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, float scale,
+                        boolean causal, Tensor out, Tensor lse) {
+        int[] thd = OpChecks.attention(q, k, v, out, cuSeqlens);
+        int t = thd[0];
+        int heads = thd[1];
+        int d = thd[2];
+        OpChecks.shape("attention", "lse", lse, heads, t);
+        OpChecks.floating("attention", lse);
+        int[] cu = OpChecks.cuSeqlens(readInts(cuSeqlens), t);
+        Rows qr = new Rows("q", q);
+        Rows kr = new Rows("k", k);
+        Rows vr = new Rows("v", v);
+        Rows or = new Rows("out", out);
+        LseView lv = new LseView(lse);
+        Tasks tasks = new Tasks(cu, heads, BLOCK_Q);
+        parallel.forEach(tasks.count(), task -> {
+            int doc = tasks.doc(task);
+            int rem = task - tasks.first(doc);
+            // The last query blocks see the most keys under a causal mask: hand them out first.
+            int qb = tasks.blocks(doc) - 1 - rem / heads;
+            int h = rem % heads;
+            Scratch sc = SCRATCH.get();
+            sc.ensure(d, 0);
+            forwardBlock(sc, qr, kr, vr, or, lv, cu[doc], cu[doc + 1], h, qb, d, scale, causal);
+        });
+    }
+
+    private static void forwardBlock(Scratch sc, Rows qr, Rows kr, Rows vr, Rows or, LseView lv,
+                                     int docStart, int docEnd, int h, int qb, int d, float scale, boolean causal) {
+        int dp = padded(d, L);
+        int qs = docStart + qb * BLOCK_Q;
+        int rows = Math.min(BLOCK_Q, docEnd - qs);
+        int mRows = padded(rows, ROWS);
+        packRows(qr, qs, rows, mRows, h, sc.q, dp, scale);
+        Arrays.fill(sc.acc, 0, mRows * dp, 0f);
+        Arrays.fill(sc.rowMax, 0, mRows, NEG_INF);
+        Arrays.fill(sc.rowSum, 0, mRows * L, 0f);
+        // Keys past the block's last query are masked for every row: stop there when causal.
+        int keyEnd = causal ? qs + rows : docEnd;
+        for (int ks = docStart; ks < keyEnd; ks += BLOCK_K) {
+            int cols = Math.min(BLOCK_K, keyEnd - ks);
+            int n = padded(cols, L);
+            packTransposed(kr, ks, cols, n, h, sc.kt);
+            packRows(vr, ks, cols, cols, h, sc.v, dp, 1f);
+            gemm(sc.q, 0, dp, 1, sc.kt, 0, n, sc.s, 0, n, mRows, n, d, false);
+            mask(sc.s, n, mRows, cols, causal, qs - ks);
+            onlineSoftmax(sc, mRows, n, dp);
+            gemm(sc.s, 0, n, 1, sc.v, 0, dp, sc.acc, 0, dp, mRows, dp, cols, true);
+        }
+        for (int r = 0; r < rows; r++) {
+            float sum = laneSum(sc.rowSum, r * L);
+            or.write(qs + r, h, sc.acc, r * dp, 1f / sum);
+            lv.set(h, qs + r, sc.rowMax[r] + (float) StrictMath.log(sum));
+        }
+    }
+
+    /**
+     * Turns the scores of one tile into probabilities relative to each row's running max, rescaling the
+     * row's sum-exp and output accumulator when the max grows. The sum is kept per lane ({@code L}
+     * partial sums per row) and reduced once, in lane order, at the end.
+     */
+    private static void onlineSoftmax(Scratch sc, int mRows, int n, int dp) {
+        float[] s = sc.s;
+        for (int r = 0; r < mRows; r++) {
+            int row = r * n;
+            FloatVector mv = FloatVector.broadcast(F, NEG_INF);
+            for (int c = 0; c < n; c += L) {
+                mv = mv.max(FloatVector.fromArray(F, s, row + c));
+            }
+            float old = sc.rowMax[r];
+            float max = Math.max(old, mv.reduceLanes(VectorOperators.MAX));
+            // A row with every score masked so far has nothing to rescale; subtracting 0 keeps its
+            // probabilities exp(-inf) = 0 instead of exp(-inf - -inf) = NaN.
+            float shift = max == NEG_INF ? 0f : max;
+            float alpha = old == NEG_INF ? 0f : VectorExp.exp(old - shift);
+            FloatVector shiftV = FloatVector.broadcast(F, shift);
+            FloatVector sum = FloatVector.fromArray(F, sc.rowSum, r * L).mul(alpha);
+            for (int c = 0; c < n; c += L) {
+                FloatVector p = VectorExp.exp(FloatVector.fromArray(F, s, row + c).sub(shiftV));
+                p.intoArray(s, row + c);
+                sum = sum.add(p);
+            }
+            sum.intoArray(sc.rowSum, r * L);
+            sc.rowMax[r] = max;
+            if (alpha != 1f) {
+                for (int e = r * dp; e < (r + 1) * dp; e += L) {
+                    FloatVector.fromArray(F, sc.acc, e).mul(alpha).intoArray(sc.acc, e);
+                }
+            }
+        }
+    }
+
+    // ================================================================ backward
+
+    /** {@code Backend.attentionBackward}: see its contract. */
+    static void backward(Parallel parallel, Tensor q, Tensor k, Tensor v, Tensor out, Tensor dout, Tensor lse,
+                         Tensor cuSeqlens, float scale, boolean causal, Tensor dq, Tensor dk, Tensor dv,
+                         BackwardPlan plan) {
+        int[] thd = OpChecks.attentionBackward(q, k, v, out, dout, lse, cuSeqlens, dq, dk, dv);
+        int t = thd[0];
+        int heads = thd[1];
+        int d = thd[2];
+        int[] cu = OpChecks.cuSeqlens(readInts(cuSeqlens), t);
+        Grad g = new Grad(new Rows("q", q), new Rows("k", k), new Rows("v", v), new Rows("out", out),
+                new Rows("dout", dout), new LseView(lse), new Rows("dq", dq), new Rows("dk", dk),
+                new Rows("dv", dv), d, scale, causal);
+        if (plan == BackwardPlan.AUTO) {
+            plan = perHeadBalances(cu, heads, causal, parallel.threads()) ? BackwardPlan.PER_HEAD : BackwardPlan.SPLIT;
+        }
+        if (plan == BackwardPlan.PER_HEAD) {
+            // Longest documents first, so that the short ones fill in around them at the end.
+            int[] order = longestFirst(cu);
+            parallel.forEach(order.length * heads, task -> {
+                int doc = order[task / heads];
+                int h = task % heads;
+                if (cu[doc + 1] > cu[doc]) {
+                    Scratch sc = SCRATCH.get();
+                    sc.ensure(d, padded(cu[doc + 1] - cu[doc], BLOCK_Q));
+                    backwardHead(sc, g, cu[doc], cu[doc + 1], h);
+                }
+            });
+        } else {
+            Tasks keyTasks = new Tasks(cu, heads, BLOCK_K);
+            parallel.forEach(keyTasks.count(), task -> {
+                int doc = keyTasks.doc(task);
+                int rem = task - keyTasks.first(doc);
+                // Under a causal mask the first key blocks meet the most queries: hand them out first.
+                int kb = rem / heads;
+                Scratch sc = SCRATCH.get();
+                sc.ensure(d, 0);
+                backwardKeyBlock(sc, g, cu[doc], cu[doc + 1], rem % heads, kb, false);
+            });
+            Tasks queryTasks = new Tasks(cu, heads, BLOCK_Q);
+            parallel.forEach(queryTasks.count(), task -> {
+                int doc = queryTasks.doc(task);
+                int rem = task - queryTasks.first(doc);
+                int qb = queryTasks.blocks(doc) - 1 - rem / heads;
+                Scratch sc = SCRATCH.get();
+                sc.ensure(d, BLOCK_Q);
+                backwardQueryBlock(sc, g, cu[doc], cu[doc + 1], rem % heads, qb);
+            });
+        }
+    }
+
+    /**
+     * Whether one task per (document, head) keeps every thread busy: true when the largest such task
+     * is no more than an even share of the total work.
+     */
+    static boolean perHeadBalances(int[] cu, int heads, boolean causal, int threads) {
+        double total = 0;
+        double largest = 0;
+        for (int doc = 0; doc + 1 < cu.length; doc++) {
+            double len = cu[doc + 1] - cu[doc];
+            double work = causal ? len * (len + 1) / 2 : len * len;
+            total += work * heads;
+            largest = Math.max(largest, work);
+        }
+        return largest * threads <= total;
+    }
+
+    /** Everything a backward tile reads or writes. */
+    private record Grad(Rows q, Rows k, Rows v, Rows out, Rows dout, LseView lse, Rows dq, Rows dk, Rows dv,
+                        int d, float scale, boolean causal) {
+        int dp() {
+            return padded(d, L);
+        }
+    }
+
+    /** dQ, dK and dV of one (document, head): key blocks outside, query blocks inside, dQ in scratch. */
+    private static void backwardHead(Scratch sc, Grad g, int docStart, int docEnd, int h) {
+        int dp = g.dp();
+        int len = docEnd - docStart;
+        Arrays.fill(sc.dq, 0, padded(len, ROWS) * dp, 0f);
+        int keyBlocks = (len + BLOCK_K - 1) / BLOCK_K;
+        for (int kb = 0; kb < keyBlocks; kb++) {
+            backwardKeyBlock(sc, g, docStart, docEnd, h, kb, true);
+        }
+        for (int r = 0; r < len; r++) {
+            g.dq().write(docStart + r, h, sc.dq, r * dp, g.scale());
+        }
+    }
+
+    /**
+     * dK and dV of one key block, summed over the query blocks that see it in increasing order; with
+     * {@code withDq} also adds each tile's {@code dS K} into {@code sc.dq} (rows relative to the document
+     * start).
+     */
+    private static void backwardKeyBlock(Scratch sc, Grad g, int docStart, int docEnd, int h, int kb,
+                                         boolean withDq) {
+        int dp = g.dp();
+        int ks = docStart + kb * BLOCK_K;
+        int cols = Math.min(BLOCK_K, docEnd - ks);
+        int n = padded(cols, L);
+        int mCols = padded(cols, ROWS);
+        packKeyBlock(sc, g, ks, cols, n, h);
+        Arrays.fill(sc.dk, 0, mCols * dp, 0f);
+        Arrays.fill(sc.dv, 0, mCols * dp, 0f);
+        int firstQb = g.causal() ? (ks - docStart) / BLOCK_Q : 0;
+        int queryBlocks = (docEnd - docStart + BLOCK_Q - 1) / BLOCK_Q;
+        for (int qb = firstQb; qb < queryBlocks; qb++) {
+            int qs = docStart + qb * BLOCK_Q;
+            int rows = Math.min(BLOCK_Q, docEnd - qs);
+            int mRows = padded(rows, ROWS);
+            packQueryBlock(sc, g, qs, rows, mRows, h);
+            tileGradients(sc, g, mRows, cols, n, qs - ks);
+            // dV += P^T dO and dK += dS^T (scale Q): the left operands are read transposed.
+            gemm(sc.s, 0, 1, n, sc.dO, 0, dp, sc.dv, 0, dp, mCols, dp, rows, true);
+            gemm(sc.dp, 0, 1, n, sc.q, 0, dp, sc.dk, 0, dp, mCols, dp, rows, true);
+            if (withDq) {
+                gemm(sc.dp, 0, n, 1, sc.kp, 0, dp, sc.dq, (qs - docStart) * dp, dp, mRows, dp, cols, true);
+            }
+        }
+        for (int c = 0; c < cols; c++) {
+            g.dk().write(ks + c, h, sc.dk, c * dp, 1f);
+            g.dv().write(ks + c, h, sc.dv, c * dp, 1f);
+        }
+    }
+
+    /** dQ of one query block, summed over the key blocks it sees in increasing order. */
+    private static void backwardQueryBlock(Scratch sc, Grad g, int docStart, int docEnd, int h, int qb) {
+        int dp = g.dp();
+        int qs = docStart + qb * BLOCK_Q;
+        int rows = Math.min(BLOCK_Q, docEnd - qs);
+        int mRows = padded(rows, ROWS);
+        packQueryBlock(sc, g, qs, rows, mRows, h);
+        Arrays.fill(sc.dq, 0, mRows * dp, 0f);
+        int keyEnd = g.causal() ? qs + rows : docEnd;
+        for (int ks = docStart; ks < keyEnd; ks += BLOCK_K) {
+            // Whole key blocks, as the key-block tasks see them, so that every tile is computed alike.
+            int cols = Math.min(BLOCK_K, docEnd - ks);
+            int n = padded(cols, L);
+            packKeyBlock(sc, g, ks, cols, n, h);
+            tileGradients(sc, g, mRows, cols, n, qs - ks);
+            gemm(sc.dp, 0, n, 1, sc.kp, 0, dp, sc.dq, 0, dp, mRows, dp, cols, true);
+        }
+        for (int r = 0; r < rows; r++) {
+            g.dq().write(qs + r, h, sc.dq, r * dp, g.scale());
+        }
+    }
+
+    /** Packs K (transposed and row-major) and V (transposed) of one key block. */
+    private static void packKeyBlock(Scratch sc, Grad g, int ks, int cols, int n, int h) {
+        packTransposed(g.k(), ks, cols, n, h, sc.kt);
+        packRows(g.k(), ks, cols, cols, h, sc.kp, g.dp(), 1f);
+        packTransposed(g.v(), ks, cols, n, h, sc.vt);
+    }
+
+    /**
+     * Packs {@code scale * Q} and dO of one query block, and per row {@code Di = sum(dO * O)} (in element
+     * order) and the saved log-sum-exp; padding rows get {@code lse = +inf}, so their probabilities are 0.
+     */
+    private static void packQueryBlock(Scratch sc, Grad g, int qs, int rows, int mRows, int h) {
+        int dp = g.dp();
+        int d = g.d();
+        packRows(g.q(), qs, rows, mRows, h, sc.q, dp, g.scale());
+        packRows(g.dout(), qs, rows, mRows, h, sc.dO, dp, 1f);
+        for (int r = 0; r < rows; r++) {
+            g.out().read(qs + r, h, sc.row, 0, 1f);
+            float di = 0;
+            for (int e = 0; e < d; e++) {
+                di += sc.dO[r * dp + e] * sc.row[e];
+            }
+            sc.di[r] = di;
+            sc.lse[r] = g.lse().get(h, qs + r);
+        }
+        for (int r = rows; r < mRows; r++) {
+            sc.di[r] = 0f;
+            sc.lse[r] = Float.POSITIVE_INFINITY;
+        }
+    }
+
+    /**
+     * One tile of the backward: {@code P = exp(scale Q K^T - lse)} into {@code sc.s} and
+     * {@code dS = P * (dO V^T - Di)} into {@code sc.dp}, masked entries exactly 0.
+     */
+    private static void tileGradients(Scratch sc, Grad g, int mRows, int cols, int n, int diagonal) {
+        int dp = g.dp();
+        gemm(sc.q, 0, dp, 1, sc.kt, 0, n, sc.s, 0, n, mRows, n, g.d(), false);
+        mask(sc.s, n, mRows, cols, g.causal(), diagonal);
+        gemm(sc.dO, 0, dp, 1, sc.vt, 0, n, sc.dp, 0, n, mRows, n, g.d(), false);
+        for (int r = 0; r < mRows; r++) {
+            FloatVector lse = FloatVector.broadcast(F, sc.lse[r]);
+            FloatVector di = FloatVector.broadcast(F, sc.di[r]);
+            for (int c = r * n; c < (r + 1) * n; c += L) {
+                FloatVector p = VectorExp.exp(FloatVector.fromArray(F, sc.s, c).sub(lse));
+                p.intoArray(sc.s, c);
+                p.mul(FloatVector.fromArray(F, sc.dp, c).sub(di)).intoArray(sc.dp, c);
+            }
+        }
+    }
+
+    // ================================================================ shared pieces
+
+    /**
+     * Sets to -inf the scores a row may not see: columns at or past {@code cols} (padding), and with
+     * {@code causal} keys after the row's own token; {@code diagonal} is the first query's token minus
+     * the first key's.
+     */
+    private static void mask(float[] s, int n, int mRows, int cols, boolean causal, int diagonal) {
+        for (int r = 0; r < mRows; r++) {
+            int limit = causal ? Math.min(cols, Math.max(0, diagonal + r + 1)) : cols;
+            Arrays.fill(s, r * n + limit, (r + 1) * n, NEG_INF);
+        }
+    }
+
+    /**
+     * {@code C[i, 0:n] (+)= sum_k A(i, k) * B[k, 0:n]} for {@code i < m}, k in order, with
+     * {@code A(i, k) = a[aOff + i * aRow + k * aK]} (so A may be read transposed),
+     * {@code B[k, j] = b[bOff + k * bRow + j]} and {@code C[i, j] = c[cOff + i * cRow + j]}.
+     * {@code m} is a multiple of {@link #ROWS} and {@code n} of the vector length. Each C element is
+     * one chain of fused multiply-adds in k order, whichever path of the kernel computes it.
+     */
+    static void gemm(float[] a, int aOff, int aRow, int aK, float[] b, int bOff, int bRow,
+                     float[] c, int cOff, int cRow, int m, int n, int kCount, boolean accumulate) {
+        for (int i = 0; i < m; i += ROWS) {
+            int a0 = aOff + i * aRow;
+            int c0 = cOff + i * cRow;
+            int j = 0;
+            for (; j + 4 * L <= n; j += 4 * L) {
+                tile4x4(a, a0, aRow, aK, b, bOff + j, bRow, c, c0 + j, cRow, kCount, accumulate);
+            }
+            for (; j < n; j += L) {
+                tile4x1(a, a0, aRow, aK, b, bOff + j, bRow, c, c0 + j, cRow, kCount, accumulate);
+            }
+        }
+    }
+
+    /** Four rows by four vectors of C: 16 accumulators, 4 loads of B and 4 broadcasts of A per k. */
+    private static void tile4x4(float[] a, int a0, int aRow, int aK, float[] b, int b0, int bRow,
+                                float[] c, int c0, int cRow, int kCount, boolean accumulate) {
+        int c1 = c0 + cRow;
+        int c2 = c1 + cRow;
+        int c3 = c2 + cRow;
+        FloatVector zero = FloatVector.zero(F);
+        FloatVector r00 = accumulate ? FloatVector.fromArray(F, c, c0) : zero;
+        FloatVector r01 = accumulate ? FloatVector.fromArray(F, c, c0 + L) : zero;
+        FloatVector r02 = accumulate ? FloatVector.fromArray(F, c, c0 + 2 * L) : zero;
+        FloatVector r03 = accumulate ? FloatVector.fromArray(F, c, c0 + 3 * L) : zero;
+        FloatVector r10 = accumulate ? FloatVector.fromArray(F, c, c1) : zero;
+        FloatVector r11 = accumulate ? FloatVector.fromArray(F, c, c1 + L) : zero;
+        FloatVector r12 = accumulate ? FloatVector.fromArray(F, c, c1 + 2 * L) : zero;
+        FloatVector r13 = accumulate ? FloatVector.fromArray(F, c, c1 + 3 * L) : zero;
+        FloatVector r20 = accumulate ? FloatVector.fromArray(F, c, c2) : zero;
+        FloatVector r21 = accumulate ? FloatVector.fromArray(F, c, c2 + L) : zero;
+        FloatVector r22 = accumulate ? FloatVector.fromArray(F, c, c2 + 2 * L) : zero;
+        FloatVector r23 = accumulate ? FloatVector.fromArray(F, c, c2 + 3 * L) : zero;
+        FloatVector r30 = accumulate ? FloatVector.fromArray(F, c, c3) : zero;
+        FloatVector r31 = accumulate ? FloatVector.fromArray(F, c, c3 + L) : zero;
+        FloatVector r32 = accumulate ? FloatVector.fromArray(F, c, c3 + 2 * L) : zero;
+        FloatVector r33 = accumulate ? FloatVector.fromArray(F, c, c3 + 3 * L) : zero;
+        int ak = a0;
+        int bk = b0;
+        for (int k = 0; k < kCount; k++, ak += aK, bk += bRow) {
+            FloatVector b0v = FloatVector.fromArray(F, b, bk);
+            FloatVector b1v = FloatVector.fromArray(F, b, bk + L);
+            FloatVector b2v = FloatVector.fromArray(F, b, bk + 2 * L);
+            FloatVector b3v = FloatVector.fromArray(F, b, bk + 3 * L);
+            FloatVector x = FloatVector.broadcast(F, a[ak]);
+            r00 = x.fma(b0v, r00);
+            r01 = x.fma(b1v, r01);
+            r02 = x.fma(b2v, r02);
+            r03 = x.fma(b3v, r03);
+            x = FloatVector.broadcast(F, a[ak + aRow]);
+            r10 = x.fma(b0v, r10);
+            r11 = x.fma(b1v, r11);
+            r12 = x.fma(b2v, r12);
+            r13 = x.fma(b3v, r13);
+            x = FloatVector.broadcast(F, a[ak + 2 * aRow]);
+            r20 = x.fma(b0v, r20);
+            r21 = x.fma(b1v, r21);
+            r22 = x.fma(b2v, r22);
+            r23 = x.fma(b3v, r23);
+            x = FloatVector.broadcast(F, a[ak + 3 * aRow]);
+            r30 = x.fma(b0v, r30);
+            r31 = x.fma(b1v, r31);
+            r32 = x.fma(b2v, r32);
+            r33 = x.fma(b3v, r33);
+        }
+        r00.intoArray(c, c0);
+        r01.intoArray(c, c0 + L);
+        r02.intoArray(c, c0 + 2 * L);
+        r03.intoArray(c, c0 + 3 * L);
+        r10.intoArray(c, c1);
+        r11.intoArray(c, c1 + L);
+        r12.intoArray(c, c1 + 2 * L);
+        r13.intoArray(c, c1 + 3 * L);
+        r20.intoArray(c, c2);
+        r21.intoArray(c, c2 + L);
+        r22.intoArray(c, c2 + 2 * L);
+        r23.intoArray(c, c2 + 3 * L);
+        r30.intoArray(c, c3);
+        r31.intoArray(c, c3 + L);
+        r32.intoArray(c, c3 + 2 * L);
+        r33.intoArray(c, c3 + 3 * L);
+    }
+
+    /** Four rows by one vector of C: the remainder of {@link #tile4x4}, same chain per element. */
+    private static void tile4x1(float[] a, int a0, int aRow, int aK, float[] b, int b0, int bRow,
+                                float[] c, int c0, int cRow, int kCount, boolean accumulate) {
+        int c1 = c0 + cRow;
+        int c2 = c1 + cRow;
+        int c3 = c2 + cRow;
+        FloatVector zero = FloatVector.zero(F);
+        FloatVector r0 = accumulate ? FloatVector.fromArray(F, c, c0) : zero;
+        FloatVector r1 = accumulate ? FloatVector.fromArray(F, c, c1) : zero;
+        FloatVector r2 = accumulate ? FloatVector.fromArray(F, c, c2) : zero;
+        FloatVector r3 = accumulate ? FloatVector.fromArray(F, c, c3) : zero;
+        int ak = a0;
+        int bk = b0;
+        for (int k = 0; k < kCount; k++, ak += aK, bk += bRow) {
+            FloatVector bv = FloatVector.fromArray(F, b, bk);
+            r0 = FloatVector.broadcast(F, a[ak]).fma(bv, r0);
+            r1 = FloatVector.broadcast(F, a[ak + aRow]).fma(bv, r1);
+            r2 = FloatVector.broadcast(F, a[ak + 2 * aRow]).fma(bv, r2);
+            r3 = FloatVector.broadcast(F, a[ak + 3 * aRow]).fma(bv, r3);
+        }
+        r0.intoArray(c, c0);
+        r1.intoArray(c, c1);
+        r2.intoArray(c, c2);
+        r3.intoArray(c, c3);
+    }
+
+    /**
+     * Rows {@code t0 .. t0+count-1} of head h into {@code dst[r * dp + e]}, multiplied by {@code mul};
+     * columns {@code D..dp} and rows {@code count..padRows} zero.
+     */
+    private static void packRows(Rows src, int t0, int count, int padRows, int h, float[] dst, int dp, float mul) {
+        for (int r = 0; r < count; r++) {
+            src.read(t0 + r, h, dst, r * dp, mul);
+            Arrays.fill(dst, r * dp + src.d, (r + 1) * dp, 0f);
+        }
+        Arrays.fill(dst, count * dp, padRows * dp, 0f);
+    }
+
+    /** Rows {@code t0 .. t0+count-1} of head h transposed into {@code dst[e * n + r]}; columns past count zero. */
+    private static void packTransposed(Rows src, int t0, int count, int n, int h, float[] dst) {
+        int d = src.d;
+        for (int r = 0; r < count; r++) {
+            src.readTransposed(t0 + r, h, dst, r, n);
+        }
+        for (int e = 0; e < d; e++) {
+            Arrays.fill(dst, e * n + count, (e + 1) * n, 0f);
+        }
+    }
+
+    /** The L partial sums of one row, added in lane order. */
+    private static float laneSum(float[] lanes, int off) {
+        float sum = 0;
+        for (int i = 0; i < L; i++) {
+            sum += lanes[off + i];
+        }
+        return sum;
+    }
+
+    /** Document indices ordered by decreasing length (ties by index). */
+    private static int[] longestFirst(int[] cu) {
+        int docs = cu.length - 1;
+        long[] keyed = new long[docs];
+        for (int doc = 0; doc < docs; doc++) {
+            keyed[doc] = ((long) -(cu[doc + 1] - cu[doc]) << 32) | doc;
+        }
+        Arrays.sort(keyed);
+        int[] order = new int[docs];
+        for (int i = 0; i < docs; i++) {
+            order[i] = (int) keyed[i];
+        }
+        return order;
+    }
+
+    static int padded(int x, int multiple) {
+        return (x + multiple - 1) / multiple * multiple;
+    }
+
+    private static int[] readInts(Tensor t) {
+        int[] src = ((CpuStorage) t.storage()).i32();
+        int[] out = new int[t.size(0)];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = src[t.offset() + i * t.stride(0)];
+        }
+        return out;
+    }
+
+    // ================================================================ layout helpers
+
+    /**
+     * Tasks of one kind (query or key blocks) over all documents: document {@code doc} owns task ids
+     * {@code first(doc) .. first(doc) + blocks(doc) * heads - 1}.
+     */
+    private static final class Tasks {
+        private final int[] first;
+        private final int[] blocks;
+
+        Tasks(int[] cu, int heads, int block) {
+            int docs = cu.length - 1;
+            first = new int[docs + 1];
+            blocks = new int[docs];
+            for (int doc = 0; doc < docs; doc++) {
+                blocks[doc] = (cu[doc + 1] - cu[doc] + block - 1) / block;
+                first[doc + 1] = Math.addExact(first[doc], Math.multiplyExact(blocks[doc], heads));
+            }
+        }
+
+        int count() {
+            return first[first.length - 1];
+        }
+
+        int first(int doc) {
+            return first[doc];
+        }
+
+        int blocks(int doc) {
+            return blocks[doc];
+        }
+
+        /** The document of a task: the last doc whose first task is at or before it (empty docs own none). */
+        int doc(int task) {
+            int lo = 0;
+            int hi = blocks.length - 1;
+            while (lo < hi) {
+                int mid = (lo + hi + 1) >>> 1;
+                if (first[mid] <= task) {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            return lo;
+        }
+    }
+
+    /**
+     * fp32 reads and writes of the D-vector of (token, head) in a {@code [T, H, D]} tensor of any
+     * strides and of dtype F32, BF16 or F16 (exact widening; writes round to nearest even).
+     */
+    private static final class Rows {
+        final int d;
+        private final DType dtype;
+        private final float[] f32;
+        private final short[] bits;
+        private final int offset;
+        private final int tokenStride;
+        private final int headStride;
+        private final int elemStride;
+
+        Rows(String name, Tensor t) {
+            dtype = t.dtype();
+            if (dtype != DType.F32 && dtype != DType.BF16 && dtype != DType.F16) {
+                throw new IllegalArgumentException("attention on the CPU backend computes F32, BF16 or F16 tensors; "
+                        + name + " is " + dtype);
+            }
+            CpuStorage s = (CpuStorage) t.storage();
+            f32 = dtype == DType.F32 ? s.f32() : null;
+            bits = dtype == DType.F32 ? null : s.bits16();
+            d = t.size(2);
+            offset = t.offset();
+            tokenStride = t.stride(0);
+            headStride = t.stride(1);
+            elemStride = t.stride(2);
+        }
+
+        void read(int token, int head, float[] dst, int dstOff, float mul) {
+            int p = offset + token * tokenStride + head * headStride;
+            switch (dtype) {
+                case F32 -> {
+                    for (int e = 0; e < d; e++, p += elemStride) {
+                        dst[dstOff + e] = f32[p] * mul;
+                    }
+                }
+                case BF16 -> {
+                    for (int e = 0; e < d; e++, p += elemStride) {
+                        dst[dstOff + e] = Float.intBitsToFloat(bits[p] << 16) * mul;
+                    }
+                }
+                default -> {
+                    for (int e = 0; e < d; e++, p += elemStride) {
+                        dst[dstOff + e] = DType.f16BitsToFloat(bits[p]) * mul;
+                    }
+                }
+            }
+        }
+
+        /** Element e of the row into {@code dst[dstOff + e * n]}. */
+        void readTransposed(int token, int head, float[] dst, int dstOff, int n) {
+            int p = offset + token * tokenStride + head * headStride;
+            switch (dtype) {
+                case F32 -> {
+                    for (int e = 0; e < d; e++, p += elemStride) {
+                        dst[dstOff + e * n] = f32[p];
+                    }
+                }
+                case BF16 -> {
+                    for (int e = 0; e < d; e++, p += elemStride) {
+                        dst[dstOff + e * n] = Float.intBitsToFloat(bits[p] << 16);
+                    }
+                }
+                default -> {
+                    for (int e = 0; e < d; e++, p += elemStride) {
+                        dst[dstOff + e * n] = DType.f16BitsToFloat(bits[p]);
+                    }
+                }
+            }
+        }
+
+        void write(int token, int head, float[] src, int srcOff, float mul) {
+            int p = offset + token * tokenStride + head * headStride;
+            switch (dtype) {
+                case F32 -> {
+                    for (int e = 0; e < d; e++, p += elemStride) {
+                        f32[p] = src[srcOff + e] * mul;
+                    }
+                }
+                case BF16 -> {
+                    for (int e = 0; e < d; e++, p += elemStride) {
+                        bits[p] = DType.toBf16Bits(src[srcOff + e] * mul);
+                    }
+                }
+                default -> {
+                    for (int e = 0; e < d; e++, p += elemStride) {
+                        bits[p] = DType.toF16Bits(src[srcOff + e] * mul);
+                    }
+                }
+            }
+        }
+    }
+
+    /** The {@code [H, T]} log-sum-exp tensor, any strides, F32 directly and other float dtypes converted. */
+    private static final class LseView {
+        private final CpuStorage storage;
+        private final float[] f32;
+        private final int offset;
+        private final int headStride;
+        private final int tokenStride;
+
+        LseView(Tensor lse) {
+            storage = (CpuStorage) lse.storage();
+            f32 = lse.dtype() == DType.F32 ? storage.f32() : null;
+            offset = lse.offset();
+            headStride = lse.stride(0);
+            tokenStride = lse.stride(1);
+        }
+
+        float get(int head, int token) {
+            int p = offset + head * headStride + token * tokenStride;
+            return f32 != null ? f32[p] : (float) storage.get(p);
+        }
+
+        void set(int head, int token, float value) {
+            int p = offset + head * headStride + token * tokenStride;
+            if (f32 != null) {
+                f32[p] = value;
+            } else {
+                storage.set(p, value);
+            }
+        }
+    }
+
+    /** Per-thread tiles, grown to the largest head dim and document seen, then reused. */
+    private static final class Scratch {
+        float[] q = new float[0];
+        float[] dO = new float[0];
+        float[] acc = new float[0];
+        float[] kt = new float[0];
+        float[] vt = new float[0];
+        float[] kp = new float[0];
+        float[] v = new float[0];
+        float[] dk = new float[0];
+        float[] dv = new float[0];
+        float[] dq = new float[0];
+        final float[] s = new float[BLOCK_Q * BLOCK_K];
+        final float[] dp = new float[BLOCK_Q * BLOCK_K];
+        final float[] rowMax = new float[BLOCK_Q];
+        final float[] rowSum = new float[BLOCK_Q * L];
+        final float[] di = new float[BLOCK_Q];
+        final float[] lse = new float[BLOCK_Q];
+        float[] row = new float[0];
+        private int dim = -1;
+
+        /** Sizes the tiles for head dim d and a dQ accumulator of {@code dqRows} rows. */
+        void ensure(int d, int dqRows) {
+            int dp = padded(d, L);
+            if (d != dim) {
+                int rowsTile = BLOCK_Q * dp;
+                int keysTile = BLOCK_K * dp;
+                q = new float[rowsTile];
+                dO = new float[rowsTile];
+                acc = new float[rowsTile];
+                kt = new float[d * BLOCK_K];
+                vt = new float[d * BLOCK_K];
+                kp = new float[keysTile];
+                v = new float[keysTile];
+                dk = new float[keysTile];
+                dv = new float[keysTile];
+                row = new float[d];
+                dq = new float[0];
+                dim = d;
+            }
+            if (dq.length < dqRows * dp) {
+                dq = new float[dqRows * dp];
+            }
+        }
+    }
+}

@@ -26,15 +26,19 @@ import org.internlmj.tensor.Tensor;
  * {@link #gemm}, that broadcasts elements of its left operand against vector rows of its right one;
  * no horizontal float sums are taken anywhere (their lane order is not fixed by the Vector API).
  *
- * <p>Determinism: every output element is produced by one task in a fixed order of tiles, and
- * {@link VectorExp} gives the same bits in every JIT tier, so results are bit-identical run to run and
- * for any thread count. The backward has two plans that produce the same bits (tested): one task per
- * (document, head) owning its dQ/dK/dV slices, used when there are enough of them to keep every thread
- * busy; otherwise key-block tasks for dK/dV followed by query-block tasks for dQ, which recomputes
- * {@code Q K^T} and {@code dO V^T} once more but parallelises a single long document.
+ * <p>Work is spread over threads in one of two {@link Plan}s. With enough (document, head) pairs to
+ * keep every thread busy, each task owns one pair and packs its operands once: K and V for the forward,
+ * Q, dO, Di and lse for the backward (which then owns that pair's dQ, dK and dV slices). Otherwise the
+ * forward has a task per query block, and the backward runs key-block tasks for dK/dV followed by
+ * query-block tasks for dQ (recomputing {@code Q K^T} and {@code dO V^T} once more, but spreading a
+ * single long document over all threads); each tile then packs its own operands.
  *
- * <p>Memory per thread: a few tiles of {@code 64 x Dp} floats, plus for the per-head backward plan an
- * fp32 dQ accumulator of {@code docLength x Dp}.
+ * <p>Determinism: every output element is produced by one task, from the same tiles in the same order
+ * under either plan, and {@link VectorExp} gives the same bits in every JIT tier, so results are
+ * bit-identical run to run, for any thread count and either plan.
+ *
+ * <p>Memory per thread: a few tiles of {@code 64 x Dp} floats, plus, for per-(document, head) tasks,
+ * a few {@code docLength x Dp} arrays: O(T), never O(T^2).
  */
 final class Attention {
     /** Query rows per tile. A multiple of {@link #ROWS}. */
@@ -50,8 +54,17 @@ final class Attention {
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
-    /** How the backward spreads its work; {@link #AUTO} picks by the shape of the documents. */
-    enum BackwardPlan { AUTO, PER_HEAD, SPLIT }
+    /**
+     * How work is spread over threads; {@link #AUTO} picks by the shape of the documents. Both plans
+     * give the same bits (tested), so the choice only changes speed.
+     */
+    enum Plan {
+        AUTO,
+        /** One task per (document, head): its K/V (forward) or Q/dO (backward) are packed once. */
+        PER_HEAD,
+        /** Tasks per query block (forward; backward dQ) and per key block (backward dK, dV). */
+        BLOCKS
+    }
 
     private Attention() {
     }
@@ -60,7 +73,7 @@ final class Attention {
 
     /** {@code Backend.attention}: see its contract. */
     static void forward(Parallel parallel, Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, float scale,
-                        boolean causal, Tensor out, Tensor lse) {
+                        boolean causal, Tensor out, Tensor lse, Plan plan) {
         int[] thd = OpChecks.attention(q, k, v, out, cuSeqlens);
         int t = thd[0];
         int heads = thd[1];
@@ -68,50 +81,91 @@ final class Attention {
         OpChecks.shape("attention", "lse", lse, heads, t);
         OpChecks.floating("attention", lse);
         int[] cu = OpChecks.cuSeqlens(readInts(cuSeqlens), t);
-        Rows qr = new Rows("q", q);
-        Rows kr = new Rows("k", k);
-        Rows vr = new Rows("v", v);
-        Rows or = new Rows("out", out);
-        LseView lv = new LseView(lse);
-        Tasks tasks = new Tasks(cu, heads, BLOCK_Q);
-        parallel.forEach(tasks.count(), task -> {
-            int doc = tasks.doc(task);
-            int rem = task - tasks.first(doc);
-            // The last query blocks see the most keys under a causal mask: hand them out first.
-            int qb = tasks.blocks(doc) - 1 - rem / heads;
-            int h = rem % heads;
-            Scratch sc = SCRATCH.get();
-            sc.ensure(d, 0);
-            forwardBlock(sc, qr, kr, vr, or, lv, cu[doc], cu[doc + 1], h, qb, d, scale, causal);
-        });
+        Fwd f = new Fwd(new Rows("q", q), new Rows("k", k), new Rows("v", v), new Rows("out", out), new LseView(lse),
+                d, scale, causal);
+        if (choose(plan, cu, heads, causal, parallel) == Plan.PER_HEAD) {
+            int[] order = longestFirst(cu);
+            parallel.forEach(order.length * heads, task -> {
+                int doc = order[task / heads];
+                int len = cu[doc + 1] - cu[doc];
+                if (len > 0) {
+                    Scratch sc = SCRATCH.get();
+                    sc.ensure(d, BLOCK_Q, padded(len, BLOCK_K), 0);
+                    forwardHead(sc, f, cu[doc], cu[doc + 1], task % heads);
+                }
+            });
+        } else {
+            Tasks tasks = new Tasks(cu, heads, BLOCK_Q);
+            parallel.forEach(tasks.count(), task -> {
+                int doc = tasks.doc(task);
+                int rem = task - tasks.first(doc);
+                // The last query blocks see the most keys under a causal mask: hand them out first.
+                int qb = tasks.blocks(doc) - 1 - rem / heads;
+                Scratch sc = SCRATCH.get();
+                sc.ensure(d, BLOCK_Q, BLOCK_K, 0);
+                forwardBlock(sc, f, cu[doc], cu[doc + 1], rem % heads, qb, false);
+            });
+        }
     }
 
-    private static void forwardBlock(Scratch sc, Rows qr, Rows kr, Rows vr, Rows or, LseView lv,
-                                     int docStart, int docEnd, int h, int qb, int d, float scale, boolean causal) {
+    /** Everything a forward tile reads or writes. */
+    private record Fwd(Rows q, Rows k, Rows v, Rows out, LseView lse, int d, float scale, boolean causal) {
+    }
+
+    /** All query blocks of one (document, head), with its K (transposed, per key block) and V packed once. */
+    private static void forwardHead(Scratch sc, Fwd f, int docStart, int docEnd, int h) {
+        int len = docEnd - docStart;
+        for (int ks = docStart; ks < docEnd; ks += BLOCK_K) {
+            int cols = Math.min(BLOCK_K, docEnd - ks);
+            packTransposed(f.k(), ks, cols, padded(cols, L), h, sc.kt, (ks - docStart) * f.d());
+        }
+        packRows(f.v(), docStart, len, len, h, sc.v, 0, padded(f.d(), L), 1f);
+        int queryBlocks = (len + BLOCK_Q - 1) / BLOCK_Q;
+        for (int qb = 0; qb < queryBlocks; qb++) {
+            forwardBlock(sc, f, docStart, docEnd, h, qb, true);
+        }
+    }
+
+    /**
+     * One query block: online softmax over its key blocks. With {@code packed} the document's keys are
+     * already in {@code sc.kt} (block kb at {@code kb * BLOCK_K * d}) and {@code sc.v} (row per key);
+     * otherwise each key block is packed here.
+     */
+    private static void forwardBlock(Scratch sc, Fwd f, int docStart, int docEnd, int h, int qb, boolean packed) {
+        int d = f.d();
         int dp = padded(d, L);
         int qs = docStart + qb * BLOCK_Q;
         int rows = Math.min(BLOCK_Q, docEnd - qs);
         int mRows = padded(rows, ROWS);
-        packRows(qr, qs, rows, mRows, h, sc.q, dp, scale);
+        packRows(f.q(), qs, rows, mRows, h, sc.q, 0, dp, f.scale());
         Arrays.fill(sc.acc, 0, mRows * dp, 0f);
         Arrays.fill(sc.rowMax, 0, mRows, NEG_INF);
         Arrays.fill(sc.rowSum, 0, mRows * L, 0f);
         // Keys past the block's last query are masked for every row: stop there when causal.
-        int keyEnd = causal ? qs + rows : docEnd;
+        int keyEnd = f.causal() ? qs + rows : docEnd;
         for (int ks = docStart; ks < keyEnd; ks += BLOCK_K) {
             int cols = Math.min(BLOCK_K, keyEnd - ks);
             int n = padded(cols, L);
-            packTransposed(kr, ks, cols, n, h, sc.kt);
-            packRows(vr, ks, cols, cols, h, sc.v, dp, 1f);
-            gemm(sc.q, 0, dp, 1, sc.kt, 0, n, sc.s, 0, n, mRows, n, d, false);
-            mask(sc.s, n, mRows, cols, causal, qs - ks);
+            int ktOff = 0;
+            int ktRow = n;
+            int vOff = 0;
+            if (packed) {
+                ktOff = (ks - docStart) * d;
+                ktRow = padded(Math.min(BLOCK_K, docEnd - ks), L);
+                vOff = (ks - docStart) * dp;
+            } else {
+                packTransposed(f.k(), ks, cols, n, h, sc.kt, 0);
+                packRows(f.v(), ks, cols, cols, h, sc.v, 0, dp, 1f);
+            }
+            gemm(sc.q, 0, dp, 1, sc.kt, ktOff, ktRow, sc.s, 0, n, mRows, n, d, false);
+            mask(sc.s, n, mRows, cols, f.causal(), qs - ks);
             onlineSoftmax(sc, mRows, n, dp);
-            gemm(sc.s, 0, n, 1, sc.v, 0, dp, sc.acc, 0, dp, mRows, dp, cols, true);
+            gemm(sc.s, 0, n, 1, sc.v, vOff, dp, sc.acc, 0, dp, mRows, dp, cols, true);
         }
         for (int r = 0; r < rows; r++) {
             float sum = laneSum(sc.rowSum, r * L);
-            or.write(qs + r, h, sc.acc, r * dp, 1f / sum);
-            lv.set(h, qs + r, sc.rowMax[r] + (float) StrictMath.log(sum));
+            f.out().write(qs + r, h, sc.acc, r * dp, 1f / sum);
+            f.lse().set(h, qs + r, sc.rowMax[r] + (float) StrictMath.log(sum));
         }
     }
 
@@ -155,8 +209,7 @@ final class Attention {
 
     /** {@code Backend.attentionBackward}: see its contract. */
     static void backward(Parallel parallel, Tensor q, Tensor k, Tensor v, Tensor out, Tensor dout, Tensor lse,
-                         Tensor cuSeqlens, float scale, boolean causal, Tensor dq, Tensor dk, Tensor dv,
-                         BackwardPlan plan) {
+                         Tensor cuSeqlens, float scale, boolean causal, Tensor dq, Tensor dk, Tensor dv, Plan plan) {
         int[] thd = OpChecks.attentionBackward(q, k, v, out, dout, lse, cuSeqlens, dq, dk, dv);
         int t = thd[0];
         int heads = thd[1];
@@ -165,31 +218,27 @@ final class Attention {
         Grad g = new Grad(new Rows("q", q), new Rows("k", k), new Rows("v", v), new Rows("out", out),
                 new Rows("dout", dout), new LseView(lse), new Rows("dq", dq), new Rows("dk", dk),
                 new Rows("dv", dv), d, scale, causal);
-        if (plan == BackwardPlan.AUTO) {
-            plan = perHeadBalances(cu, heads, causal, parallel.threads()) ? BackwardPlan.PER_HEAD : BackwardPlan.SPLIT;
-        }
-        if (plan == BackwardPlan.PER_HEAD) {
-            // Longest documents first, so that the short ones fill in around them at the end.
+        if (choose(plan, cu, heads, causal, parallel) == Plan.PER_HEAD) {
             int[] order = longestFirst(cu);
             parallel.forEach(order.length * heads, task -> {
                 int doc = order[task / heads];
-                int h = task % heads;
-                if (cu[doc + 1] > cu[doc]) {
+                int len = cu[doc + 1] - cu[doc];
+                if (len > 0) {
                     Scratch sc = SCRATCH.get();
-                    sc.ensure(d, padded(cu[doc + 1] - cu[doc], BLOCK_Q));
-                    backwardHead(sc, g, cu[doc], cu[doc + 1], h);
+                    sc.ensure(d, padded(len, ROWS), BLOCK_K, padded(len, ROWS));
+                    backwardHead(sc, g, cu[doc], cu[doc + 1], task % heads);
                 }
             });
         } else {
+            // dK and dV per key block, then dQ per query block: two passes, so no two tasks share an output.
             Tasks keyTasks = new Tasks(cu, heads, BLOCK_K);
             parallel.forEach(keyTasks.count(), task -> {
                 int doc = keyTasks.doc(task);
                 int rem = task - keyTasks.first(doc);
                 // Under a causal mask the first key blocks meet the most queries: hand them out first.
-                int kb = rem / heads;
                 Scratch sc = SCRATCH.get();
-                sc.ensure(d, 0);
-                backwardKeyBlock(sc, g, cu[doc], cu[doc + 1], rem % heads, kb, false);
+                sc.ensure(d, BLOCK_Q, BLOCK_K, 0);
+                backwardKeyBlock(sc, g, cu[doc], cu[doc + 1], rem % heads, rem / heads, false);
             });
             Tasks queryTasks = new Tasks(cu, heads, BLOCK_Q);
             parallel.forEach(queryTasks.count(), task -> {
@@ -197,10 +246,17 @@ final class Attention {
                 int rem = task - queryTasks.first(doc);
                 int qb = queryTasks.blocks(doc) - 1 - rem / heads;
                 Scratch sc = SCRATCH.get();
-                sc.ensure(d, BLOCK_Q);
+                sc.ensure(d, BLOCK_Q, BLOCK_K, BLOCK_Q);
                 backwardQueryBlock(sc, g, cu[doc], cu[doc + 1], rem % heads, qb);
             });
         }
+    }
+
+    private static Plan choose(Plan plan, int[] cu, int heads, boolean causal, Parallel parallel) {
+        if (plan != Plan.AUTO) {
+            return plan;
+        }
+        return perHeadBalances(cu, heads, causal, parallel.threads()) ? Plan.PER_HEAD : Plan.BLOCKS;
     }
 
     /**
@@ -227,10 +283,14 @@ final class Attention {
         }
     }
 
-    /** dQ, dK and dV of one (document, head): key blocks outside, query blocks inside, dQ in scratch. */
+    /**
+     * dQ, dK and dV of one (document, head): the document's queries packed once, key blocks outside,
+     * query blocks inside, dQ summed in scratch.
+     */
     private static void backwardHead(Scratch sc, Grad g, int docStart, int docEnd, int h) {
         int dp = g.dp();
         int len = docEnd - docStart;
+        packQueries(sc, g, docStart, len, padded(len, ROWS), h);
         Arrays.fill(sc.dq, 0, padded(len, ROWS) * dp, 0f);
         int keyBlocks = (len + BLOCK_K - 1) / BLOCK_K;
         for (int kb = 0; kb < keyBlocks; kb++) {
@@ -242,12 +302,12 @@ final class Attention {
     }
 
     /**
-     * dK and dV of one key block, summed over the query blocks that see it in increasing order; with
-     * {@code withDq} also adds each tile's {@code dS K} into {@code sc.dq} (rows relative to the document
-     * start).
+     * dK and dV of one key block, summed over the query blocks that see it in increasing order. With
+     * {@code perHead} the document's queries are already packed (rows relative to its start) and each
+     * tile's {@code dS K} is also added into {@code sc.dq}; otherwise each query block is packed here.
      */
     private static void backwardKeyBlock(Scratch sc, Grad g, int docStart, int docEnd, int h, int kb,
-                                         boolean withDq) {
+                                         boolean perHead) {
         int dp = g.dp();
         int ks = docStart + kb * BLOCK_K;
         int cols = Math.min(BLOCK_K, docEnd - ks);
@@ -262,13 +322,18 @@ final class Attention {
             int qs = docStart + qb * BLOCK_Q;
             int rows = Math.min(BLOCK_Q, docEnd - qs);
             int mRows = padded(rows, ROWS);
-            packQueryBlock(sc, g, qs, rows, mRows, h);
-            tileGradients(sc, g, mRows, cols, n, qs - ks);
+            int row0 = 0;
+            if (perHead) {
+                row0 = qs - docStart;
+            } else {
+                packQueries(sc, g, qs, rows, mRows, h);
+            }
+            tileGradients(sc, g, row0, mRows, cols, n, qs - ks);
             // dV += P^T dO and dK += dS^T (scale Q): the left operands are read transposed.
-            gemm(sc.s, 0, 1, n, sc.dO, 0, dp, sc.dv, 0, dp, mCols, dp, rows, true);
-            gemm(sc.dp, 0, 1, n, sc.q, 0, dp, sc.dk, 0, dp, mCols, dp, rows, true);
-            if (withDq) {
-                gemm(sc.dp, 0, n, 1, sc.kp, 0, dp, sc.dq, (qs - docStart) * dp, dp, mRows, dp, cols, true);
+            gemm(sc.s, 0, 1, n, sc.dO, row0 * dp, dp, sc.dv, 0, dp, mCols, dp, rows, true);
+            gemm(sc.dp, 0, 1, n, sc.q, row0 * dp, dp, sc.dk, 0, dp, mCols, dp, rows, true);
+            if (perHead) {
+                gemm(sc.dp, 0, n, 1, sc.kp, 0, dp, sc.dq, row0 * dp, dp, mRows, dp, cols, true);
             }
         }
         for (int c = 0; c < cols; c++) {
@@ -283,7 +348,7 @@ final class Attention {
         int qs = docStart + qb * BLOCK_Q;
         int rows = Math.min(BLOCK_Q, docEnd - qs);
         int mRows = padded(rows, ROWS);
-        packQueryBlock(sc, g, qs, rows, mRows, h);
+        packQueries(sc, g, qs, rows, mRows, h);
         Arrays.fill(sc.dq, 0, mRows * dp, 0f);
         int keyEnd = g.causal() ? qs + rows : docEnd;
         for (int ks = docStart; ks < keyEnd; ks += BLOCK_K) {
@@ -291,7 +356,7 @@ final class Attention {
             int cols = Math.min(BLOCK_K, docEnd - ks);
             int n = padded(cols, L);
             packKeyBlock(sc, g, ks, cols, n, h);
-            tileGradients(sc, g, mRows, cols, n, qs - ks);
+            tileGradients(sc, g, 0, mRows, cols, n, qs - ks);
             gemm(sc.dp, 0, n, 1, sc.kp, 0, dp, sc.dq, 0, dp, mRows, dp, cols, true);
         }
         for (int r = 0; r < rows; r++) {
@@ -301,20 +366,21 @@ final class Attention {
 
     /** Packs K (transposed and row-major) and V (transposed) of one key block. */
     private static void packKeyBlock(Scratch sc, Grad g, int ks, int cols, int n, int h) {
-        packTransposed(g.k(), ks, cols, n, h, sc.kt);
-        packRows(g.k(), ks, cols, cols, h, sc.kp, g.dp(), 1f);
-        packTransposed(g.v(), ks, cols, n, h, sc.vt);
+        packTransposed(g.k(), ks, cols, n, h, sc.kt, 0);
+        packRows(g.k(), ks, cols, cols, h, sc.kp, 0, g.dp(), 1f);
+        packTransposed(g.v(), ks, cols, n, h, sc.vt, 0);
     }
 
     /**
-     * Packs {@code scale * Q} and dO of one query block, and per row {@code Di = sum(dO * O)} (in element
-     * order) and the saved log-sum-exp; padding rows get {@code lse = +inf}, so their probabilities are 0.
+     * Packs {@code scale * Q} and dO of {@code rows} queries from token qs (padded to {@code mRows}
+     * rows), and per row {@code Di = sum(dO * O)} (in element order) and the saved log-sum-exp; padding
+     * rows get {@code lse = +inf}, so their probabilities are 0.
      */
-    private static void packQueryBlock(Scratch sc, Grad g, int qs, int rows, int mRows, int h) {
+    private static void packQueries(Scratch sc, Grad g, int qs, int rows, int mRows, int h) {
         int dp = g.dp();
         int d = g.d();
-        packRows(g.q(), qs, rows, mRows, h, sc.q, dp, g.scale());
-        packRows(g.dout(), qs, rows, mRows, h, sc.dO, dp, 1f);
+        packRows(g.q(), qs, rows, mRows, h, sc.q, 0, dp, g.scale());
+        packRows(g.dout(), qs, rows, mRows, h, sc.dO, 0, dp, 1f);
         for (int r = 0; r < rows; r++) {
             g.out().read(qs + r, h, sc.row, 0, 1f);
             float di = 0;
@@ -331,17 +397,17 @@ final class Attention {
     }
 
     /**
-     * One tile of the backward: {@code P = exp(scale Q K^T - lse)} into {@code sc.s} and
-     * {@code dS = P * (dO V^T - Di)} into {@code sc.dp}, masked entries exactly 0.
+     * One tile of the backward, for the queries packed at row {@code row0}: {@code P = exp(scale Q K^T
+     * - lse)} into {@code sc.s} and {@code dS = P * (dO V^T - Di)} into {@code sc.dp}, masked entries 0.
      */
-    private static void tileGradients(Scratch sc, Grad g, int mRows, int cols, int n, int diagonal) {
+    private static void tileGradients(Scratch sc, Grad g, int row0, int mRows, int cols, int n, int diagonal) {
         int dp = g.dp();
-        gemm(sc.q, 0, dp, 1, sc.kt, 0, n, sc.s, 0, n, mRows, n, g.d(), false);
+        gemm(sc.q, row0 * dp, dp, 1, sc.kt, 0, n, sc.s, 0, n, mRows, n, g.d(), false);
         mask(sc.s, n, mRows, cols, g.causal(), diagonal);
-        gemm(sc.dO, 0, dp, 1, sc.vt, 0, n, sc.dp, 0, n, mRows, n, g.d(), false);
+        gemm(sc.dO, row0 * dp, dp, 1, sc.vt, 0, n, sc.dp, 0, n, mRows, n, g.d(), false);
         for (int r = 0; r < mRows; r++) {
-            FloatVector lse = FloatVector.broadcast(F, sc.lse[r]);
-            FloatVector di = FloatVector.broadcast(F, sc.di[r]);
+            FloatVector lse = FloatVector.broadcast(F, sc.lse[row0 + r]);
+            FloatVector di = FloatVector.broadcast(F, sc.di[row0 + r]);
             for (int c = r * n; c < (r + 1) * n; c += L) {
                 FloatVector p = VectorExp.exp(FloatVector.fromArray(F, sc.s, c).sub(lse));
                 p.intoArray(sc.s, c);
@@ -482,25 +548,29 @@ final class Attention {
     }
 
     /**
-     * Rows {@code t0 .. t0+count-1} of head h into {@code dst[r * dp + e]}, multiplied by {@code mul};
-     * columns {@code D..dp} and rows {@code count..padRows} zero.
+     * Rows {@code t0 .. t0+count-1} of head h into {@code dst[dstOff + r * dp + e]}, multiplied by
+     * {@code mul}; columns {@code D..dp} and rows {@code count..padRows} zero.
      */
-    private static void packRows(Rows src, int t0, int count, int padRows, int h, float[] dst, int dp, float mul) {
+    private static void packRows(Rows src, int t0, int count, int padRows, int h, float[] dst, int dstOff, int dp,
+                                 float mul) {
         for (int r = 0; r < count; r++) {
-            src.read(t0 + r, h, dst, r * dp, mul);
-            Arrays.fill(dst, r * dp + src.d, (r + 1) * dp, 0f);
+            int row = dstOff + r * dp;
+            src.read(t0 + r, h, dst, row, mul);
+            Arrays.fill(dst, row + src.d, row + dp, 0f);
         }
-        Arrays.fill(dst, count * dp, padRows * dp, 0f);
+        Arrays.fill(dst, dstOff + count * dp, dstOff + padRows * dp, 0f);
     }
 
-    /** Rows {@code t0 .. t0+count-1} of head h transposed into {@code dst[e * n + r]}; columns past count zero. */
-    private static void packTransposed(Rows src, int t0, int count, int n, int h, float[] dst) {
-        int d = src.d;
+    /**
+     * Rows {@code t0 .. t0+count-1} of head h transposed into {@code dst[dstOff + e * n + r]}; columns
+     * past count zero.
+     */
+    private static void packTransposed(Rows src, int t0, int count, int n, int h, float[] dst, int dstOff) {
         for (int r = 0; r < count; r++) {
-            src.readTransposed(t0 + r, h, dst, r, n);
+            src.readTransposed(t0 + r, h, dst, dstOff + r, n);
         }
-        for (int e = 0; e < d; e++) {
-            Arrays.fill(dst, e * n + count, (e + 1) * n, 0f);
+        for (int e = 0; e < src.d; e++) {
+            Arrays.fill(dst, dstOff + e * n + count, dstOff + (e + 1) * n, 0f);
         }
     }
 
@@ -621,6 +691,10 @@ final class Attention {
 
         void read(int token, int head, float[] dst, int dstOff, float mul) {
             int p = offset + token * tokenStride + head * headStride;
+            if (dtype == DType.F32 && elemStride == 1 && mul == 1f) {
+                System.arraycopy(f32, p, dst, dstOff, d);
+                return;
+            }
             switch (dtype) {
                 case F32 -> {
                     for (int e = 0; e < d; e++, p += elemStride) {
@@ -717,8 +791,14 @@ final class Attention {
 
     /** Per-thread tiles, grown to the largest head dim and document seen, then reused. */
     private static final class Scratch {
+        final float[] s = new float[BLOCK_Q * BLOCK_K];
+        final float[] dp = new float[BLOCK_Q * BLOCK_K];
+        final float[] rowMax = new float[BLOCK_Q];
+        final float[] rowSum = new float[BLOCK_Q * L];
         float[] q = new float[0];
         float[] dO = new float[0];
+        float[] di = new float[0];
+        float[] lse = new float[0];
         float[] acc = new float[0];
         float[] kt = new float[0];
         float[] vt = new float[0];
@@ -727,37 +807,33 @@ final class Attention {
         float[] dk = new float[0];
         float[] dv = new float[0];
         float[] dq = new float[0];
-        final float[] s = new float[BLOCK_Q * BLOCK_K];
-        final float[] dp = new float[BLOCK_Q * BLOCK_K];
-        final float[] rowMax = new float[BLOCK_Q];
-        final float[] rowSum = new float[BLOCK_Q * L];
-        final float[] di = new float[BLOCK_Q];
-        final float[] lse = new float[BLOCK_Q];
         float[] row = new float[0];
-        private int dim = -1;
 
-        /** Sizes the tiles for head dim d and a dQ accumulator of {@code dqRows} rows. */
-        void ensure(int d, int dqRows) {
+        /**
+         * Sizes the arrays for head dim d, {@code queryRows} packed queries, {@code keyRows} packed keys
+         * and a dQ accumulator of {@code dqRows} rows.
+         */
+        void ensure(int d, int queryRows, int keyRows, int dqRows) {
             int dp = padded(d, L);
-            if (d != dim) {
-                int rowsTile = BLOCK_Q * dp;
-                int keysTile = BLOCK_K * dp;
-                q = new float[rowsTile];
-                dO = new float[rowsTile];
-                acc = new float[rowsTile];
-                kt = new float[d * BLOCK_K];
-                vt = new float[d * BLOCK_K];
-                kp = new float[keysTile];
-                v = new float[keysTile];
-                dk = new float[keysTile];
-                dv = new float[keysTile];
-                row = new float[d];
-                dq = new float[0];
-                dim = d;
-            }
-            if (dq.length < dqRows * dp) {
-                dq = new float[dqRows * dp];
-            }
+            queryRows = Math.max(queryRows, BLOCK_Q);
+            keyRows = Math.max(keyRows, BLOCK_K);
+            q = grow(q, queryRows * dp);
+            dO = grow(dO, queryRows * dp);
+            di = grow(di, queryRows);
+            lse = grow(lse, queryRows);
+            acc = grow(acc, BLOCK_Q * dp);
+            kt = grow(kt, d * keyRows);
+            vt = grow(vt, d * keyRows);
+            kp = grow(kp, keyRows * dp);
+            v = grow(v, keyRows * dp);
+            dk = grow(dk, BLOCK_K * dp);
+            dv = grow(dv, BLOCK_K * dp);
+            dq = grow(dq, dqRows * dp);
+            row = grow(row, d);
+        }
+
+        private static float[] grow(float[] a, int length) {
+            return a.length >= length ? a : new float[length];
         }
     }
 }

@@ -71,7 +71,14 @@ class AttentionTest {
             return g;
         }
 
-        Tensor[] backward(Parallel parallel, Tensor out, Tensor lse, Attention.BackwardPlan plan) {
+        Tensor[] forward(Parallel parallel, Attention.Plan plan) {
+            Tensor out = Tensor.full(Double.NaN, dtype, Device.CPU, q.shape());
+            Tensor lse = Tensor.full(Double.NaN, DType.F32, Device.CPU, heads, tokens());
+            Attention.forward(parallel, q, k, v, cuSeqlens, scale, causal, out, lse, plan);
+            return new Tensor[] {out, lse};
+        }
+
+        Tensor[] backward(Parallel parallel, Tensor out, Tensor lse, Attention.Plan plan) {
             Tensor[] g = grads();
             Attention.backward(parallel, q, k, v, out, dout, lse, cuSeqlens, scale, causal, g[0], g[1], g[2], plan);
             return g;
@@ -181,21 +188,39 @@ class AttentionTest {
     }
 
     @Test
-    void bitIdenticalForAnyThreadCountAndBackwardPlan() {
+    void bitIdenticalForAnyThreadCountAndPlan() {
         Problem p = Problem.random(new int[] {0, 150, 151, 151, 300}, 3, 40, true, DType.F32, 11);
-        Tensor[] base = p.forward(CPU1);
-        for (Backend b : new Backend[] {CPU1, CPU2, CPU3, CpuBackend.shared()}) {
-            Tensor[] again = p.forward(b);
-            assertBitIdentical(base[0], again[0], "out with " + b.describe());
-            assertBitIdentical(base[1], again[1], "lse with " + b.describe());
-        }
-        Tensor[] gBase = p.backward(CPU1.parallel(), base[0], base[1], Attention.BackwardPlan.PER_HEAD);
+        Tensor[] base = p.forward(CPU1.parallel(), Attention.Plan.PER_HEAD);
+        Tensor[] gBase = p.backward(CPU1.parallel(), base[0], base[1], Attention.Plan.PER_HEAD);
         for (CpuBackend b : new CpuBackend[] {CPU1, CPU2, CPU3}) {
-            for (Attention.BackwardPlan plan : Attention.BackwardPlan.values()) {
+            for (Attention.Plan plan : Attention.Plan.values()) {
+                String what = plan + " on " + b.threads() + " threads";
+                Tensor[] f = p.forward(b.parallel(), plan);
+                assertBitIdentical(base[0], f[0], "out, " + what);
+                assertBitIdentical(base[1], f[1], "lse, " + what);
                 Tensor[] g = p.backward(b.parallel(), base[0], base[1], plan);
                 for (int i = 0; i < 3; i++) {
-                    assertBitIdentical(gBase[i], g[i], "gradient " + i + ", " + plan + " on " + b.threads() + " threads");
+                    assertBitIdentical(gBase[i], g[i], "gradient " + i + ", " + what);
                 }
+            }
+        }
+        Tensor[] again = p.forward(CpuBackend.shared());
+        assertBitIdentical(base[0], again[0], "out through the backend");
+    }
+
+    @Test
+    void blockPlanMatchesReference() {
+        // AUTO picks per-head tasks for most shapes here; check the block plan on its own too.
+        for (boolean causal : new boolean[] {true, false}) {
+            Problem p = Problem.random(MIXED, 2, 24, causal, DType.F32, 17);
+            Tensor[] ref = p.forward(REF);
+            Tensor[] cpu = p.forward(CPU2.parallel(), Attention.Plan.BLOCKS);
+            TensorAssert.assertClose(ref[0], cpu[0], 2e-6, 1e-4, "out, blocks, causal " + causal);
+            TensorAssert.assertClose(ref[1], cpu[1], 2e-6, 2e-6, "lse, blocks, causal " + causal);
+            Tensor[] gRef = p.backward(REF, ref[0], ref[1]);
+            Tensor[] g = p.backward(CPU2.parallel(), ref[0], ref[1], Attention.Plan.BLOCKS);
+            for (int i = 0; i < 3; i++) {
+                TensorAssert.assertClose(gRef[i], g[i], 5e-6, 1e-4, "gradient " + i + ", blocks, causal " + causal);
             }
         }
     }

@@ -43,7 +43,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Fork(value = 1, jvmArgsPrepend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
-@Warmup(iterations = 2, time = 2)
+// The Vector API runs interpreted (and boxed) until C2 compiles the kernels: the first calls are up to
+// 100x slower, so warm up for longer than usual.
+@Warmup(iterations = 4, time = 3)
 @Measurement(iterations = 3, time = 3)
 public class AttentionBenchmark {
     @Param({"512", "2048"})

@@ -84,26 +84,15 @@ final class Attention {
         Fwd f = new Fwd(new Rows("q", q), new Rows("k", k), new Rows("v", v), new Rows("out", out), new LseView(lse),
                 d, scale, causal);
         if (choose(plan, cu, heads, causal, parallel) == Plan.PER_HEAD) {
-            int[] order = longestFirst(cu);
-            parallel.forEach(order.length * heads, task -> {
-                int doc = order[task / heads];
-                int len = cu[doc + 1] - cu[doc];
-                if (len > 0) {
-                    Scratch sc = SCRATCH.get();
-                    sc.ensure(d, BLOCK_Q, padded(len, BLOCK_K), 0);
-                    forwardHead(sc, f, cu[doc], cu[doc + 1], task % heads);
-                }
+            forEachHead(parallel, cu, heads, (sc, start, end, h) -> {
+                sc.ensure(d, BLOCK_Q, padded(end - start, BLOCK_K), 0);
+                forwardHead(sc, f, start, end, h);
             });
         } else {
-            Tasks tasks = new Tasks(cu, heads, BLOCK_Q);
-            parallel.forEach(tasks.count(), task -> {
-                int doc = tasks.doc(task);
-                int rem = task - tasks.first(doc);
-                // The last query blocks see the most keys under a causal mask: hand them out first.
-                int qb = tasks.blocks(doc) - 1 - rem / heads;
-                Scratch sc = SCRATCH.get();
+            // The last query blocks see the most keys under a causal mask: hand them out first.
+            forEachBlock(parallel, cu, heads, BLOCK_Q, true, (sc, start, end, h, qb) -> {
                 sc.ensure(d, BLOCK_Q, BLOCK_K, 0);
-                forwardBlock(sc, f, cu[doc], cu[doc + 1], rem % heads, qb, false);
+                forwardBlock(sc, f, start, end, h, qb, false);
             });
         }
     }
@@ -219,35 +208,20 @@ final class Attention {
                 new Rows("dout", dout), new LseView(lse), new Rows("dq", dq), new Rows("dk", dk),
                 new Rows("dv", dv), d, scale, causal);
         if (choose(plan, cu, heads, causal, parallel) == Plan.PER_HEAD) {
-            int[] order = longestFirst(cu);
-            parallel.forEach(order.length * heads, task -> {
-                int doc = order[task / heads];
-                int len = cu[doc + 1] - cu[doc];
-                if (len > 0) {
-                    Scratch sc = SCRATCH.get();
-                    sc.ensure(d, padded(len, ROWS), BLOCK_K, padded(len, ROWS));
-                    backwardHead(sc, g, cu[doc], cu[doc + 1], task % heads);
-                }
+            forEachHead(parallel, cu, heads, (sc, start, end, h) -> {
+                sc.ensure(d, padded(end - start, ROWS), BLOCK_K, padded(end - start, ROWS));
+                backwardHead(sc, g, start, end, h);
             });
         } else {
-            // dK and dV per key block, then dQ per query block: two passes, so no two tasks share an output.
-            Tasks keyTasks = new Tasks(cu, heads, BLOCK_K);
-            parallel.forEach(keyTasks.count(), task -> {
-                int doc = keyTasks.doc(task);
-                int rem = task - keyTasks.first(doc);
-                // Under a causal mask the first key blocks meet the most queries: hand them out first.
-                Scratch sc = SCRATCH.get();
+            // dK and dV per key block, then dQ per query block: two passes, so no two tasks share an
+            // output. Under a causal mask the first key blocks and the last query blocks do the most work.
+            forEachBlock(parallel, cu, heads, BLOCK_K, false, (sc, start, end, h, kb) -> {
                 sc.ensure(d, BLOCK_Q, BLOCK_K, 0);
-                backwardKeyBlock(sc, g, cu[doc], cu[doc + 1], rem % heads, rem / heads, false);
+                backwardKeyBlock(sc, g, start, end, h, kb, false);
             });
-            Tasks queryTasks = new Tasks(cu, heads, BLOCK_Q);
-            parallel.forEach(queryTasks.count(), task -> {
-                int doc = queryTasks.doc(task);
-                int rem = task - queryTasks.first(doc);
-                int qb = queryTasks.blocks(doc) - 1 - rem / heads;
-                Scratch sc = SCRATCH.get();
+            forEachBlock(parallel, cu, heads, BLOCK_Q, true, (sc, start, end, h, qb) -> {
                 sc.ensure(d, BLOCK_Q, BLOCK_K, BLOCK_Q);
-                backwardQueryBlock(sc, g, cu[doc], cu[doc + 1], rem % heads, qb);
+                backwardQueryBlock(sc, g, start, end, h, qb);
             });
         }
     }
@@ -613,40 +587,46 @@ final class Attention {
 
     // ================================================================ layout helpers
 
-    /**
-     * Tasks of one kind (query or key blocks) over all documents: document {@code doc} owns task ids
-     * {@code first(doc) .. first(doc) + blocks(doc) * heads - 1}.
-     */
-    private static final class Tasks {
-        private final int[] first;
-        private final int[] blocks;
+    /** A task over one (document, head), with the running thread's scratch. */
+    @FunctionalInterface
+    private interface HeadTask {
+        void run(Scratch sc, int docStart, int docEnd, int head);
+    }
 
-        Tasks(int[] cu, int heads, int block) {
-            int docs = cu.length - 1;
-            first = new int[docs + 1];
-            blocks = new int[docs];
-            for (int doc = 0; doc < docs; doc++) {
-                blocks[doc] = (cu[doc + 1] - cu[doc] + block - 1) / block;
-                first[doc + 1] = Math.addExact(first[doc], Math.multiplyExact(blocks[doc], heads));
+    /** A task over one block of a (document, head). */
+    @FunctionalInterface
+    private interface BlockTask {
+        void run(Scratch sc, int docStart, int docEnd, int head, int block);
+    }
+
+    /** Runs {@code body} for every non-empty (document, head), longest documents handed out first. */
+    private static void forEachHead(Parallel parallel, int[] cu, int heads, HeadTask body) {
+        int[] order = longestFirst(cu);
+        parallel.forEach(order.length * heads, task -> {
+            int doc = order[task / heads];
+            if (cu[doc + 1] > cu[doc]) {
+                body.run(SCRATCH.get(), cu[doc], cu[doc + 1], task % heads);
             }
-        }
+        });
+    }
 
-        int count() {
-            return first[first.length - 1];
+    /**
+     * Runs {@code body} for every block of {@code block} tokens of every (document, head); within a
+     * document, blocks are handed out in increasing order, or decreasing with {@code lastFirst}.
+     */
+    private static void forEachBlock(Parallel parallel, int[] cu, int heads, int block, boolean lastFirst,
+                                     BlockTask body) {
+        int docs = cu.length - 1;
+        // Document doc owns task ids first[doc] .. first[doc+1]-1: blocks x heads of them.
+        int[] first = new int[docs + 1];
+        for (int doc = 0; doc < docs; doc++) {
+            int blocks = (cu[doc + 1] - cu[doc] + block - 1) / block;
+            first[doc + 1] = Math.addExact(first[doc], Math.multiplyExact(blocks, heads));
         }
-
-        int first(int doc) {
-            return first[doc];
-        }
-
-        int blocks(int doc) {
-            return blocks[doc];
-        }
-
-        /** The document of a task: the last doc whose first task is at or before it (empty docs own none). */
-        int doc(int task) {
+        parallel.forEach(first[docs], task -> {
+            // The last document whose first task is at or before this one (empty documents own none).
             int lo = 0;
-            int hi = blocks.length - 1;
+            int hi = docs - 1;
             while (lo < hi) {
                 int mid = (lo + hi + 1) >>> 1;
                 if (first[mid] <= task) {
@@ -655,8 +635,13 @@ final class Attention {
                     hi = mid - 1;
                 }
             }
-            return lo;
-        }
+            int rem = task - first[lo];
+            int b = rem / heads;
+            if (lastFirst) {
+                b = (first[lo + 1] - first[lo]) / heads - 1 - b;
+            }
+            body.run(SCRATCH.get(), cu[lo], cu[lo + 1], rem % heads, b);
+        });
     }
 
     /**

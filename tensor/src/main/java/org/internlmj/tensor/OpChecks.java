@@ -138,6 +138,22 @@ public final class OpChecks {
         return q.shape();
     }
 
+    /**
+     * Checks the tensors of packed attention's backward and returns {T, H, D}: q/k/v/out as for the
+     * forward; dout, dq, dk, dv of q's shape (any strides); lse {@code [H, T]}; all floating.
+     */
+    public static int[] attentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor dout, Tensor lse,
+                                          Tensor cuSeqlens, Tensor dq, Tensor dk, Tensor dv) {
+        int[] thd = attention(q, k, v, out, cuSeqlens);
+        sameShape("attention backward", q, "q", dout, "dout");
+        sameShape("attention backward", q, "q", dq, "dq");
+        sameShape("attention backward", q, "q", dk, "dk");
+        sameShape("attention backward", q, "q", dv, "dv");
+        shape("attention backward", "lse", lse, thd[1], thd[0]);
+        floating("attention backward", q, k, v, out, dout, lse, dq, dk, dv);
+        return thd;
+    }
+
     /** Validates cu_seqlens values: starts at 0, non-decreasing, ends at {@code tokens}. */
     public static int[] cuSeqlens(int[] cu, int tokens) {
         if (cu[0] != 0 || cu[cu.length - 1] != tokens) {

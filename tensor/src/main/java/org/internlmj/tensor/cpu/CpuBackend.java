@@ -229,13 +229,14 @@ public final class CpuBackend implements Backend {
     @Override
     public void attention(Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, float scale, boolean causal,
                           Tensor out, Tensor lse) {
-        reference.attention(q, k, v, cuSeqlens, scale, causal, out, lse);
+        Attention.forward(parallel, q, k, v, cuSeqlens, scale, causal, out, lse, Attention.Plan.AUTO);
     }
 
     @Override
     public void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor dout, Tensor lse, Tensor cuSeqlens,
                                   float scale, boolean causal, Tensor dq, Tensor dk, Tensor dv) {
-        reference.attentionBackward(q, k, v, out, dout, lse, cuSeqlens, scale, causal, dq, dk, dv);
+        Attention.backward(parallel, q, k, v, out, dout, lse, cuSeqlens, scale, causal, dq, dk, dv,
+                Attention.Plan.AUTO);
     }
 
     // ---------------------------------------------------------------- optimizer

@@ -620,7 +620,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor dout, Tensor lse, Tensor cuSeqlens,
                                   float scale, boolean causal, Tensor dq, Tensor dk, Tensor dv) {
-        int[] thd = OpChecks.attention(q, k, v, out, cuSeqlens);
+        int[] thd = OpChecks.attentionBackward(q, k, v, out, dout, lse, cuSeqlens, dq, dk, dv);
         int t = thd[0];
         int heads = thd[1];
         int d = thd[2];

@@ -283,18 +283,28 @@ public final class Trainer implements AutoCloseable {
             double lossScale = optimizer.lossScale();
             try (MemoryScope scope = MemoryScope.open()) {
                 for (int idx : batch) {
+                    long p0 = System.nanoTime();
                     MicroBatch mb = microBatch(idx);
                     tokens += mb.tokens().length;
                     targets += mb.targetCount();
-                    Variable l = microLoss(mb);
+                    Inputs in = inputs(mb);
+                    long p1 = System.nanoTime();
+                    Variable l = forwardLoss(in, cfg.loss().labelSmoothing(), Reduction.MEAN);
                     loss += l.data().item() / batch.length;
+                    long p2 = System.nanoTime();
                     F.scale(l, lossScale / batch.length).backward();
+                    long p3 = System.nanoTime();
+                    phaseNanos[Phase.DATA.ordinal()] += p1 - p0;
+                    phaseNanos[Phase.FORWARD.ordinal()] += p2 - p1;
+                    phaseNanos[Phase.BACKWARD.ordinal()] += p3 - p2;
                 }
             }
             long step = state.step();
             double rate = lr.lr(step);
             double b2 = beta2.beta2(step);
+            long o0 = System.nanoTime();
             HybridZeroOptimizer.StepResult r = optimizer.step(rate, b2);
+            phaseNanos[Phase.OPTIMIZER.ordinal()] += System.nanoTime() - o0;
             long newStep = r.applied() ? step + 1 : step;
             state = new TrainState(newStep, batchCount, state.consumedTokens() + tokens,
                     state.skippedSteps() + (r.applied() ? 0 : 1), sampler.state(), optimizer.scaler().state());
@@ -343,20 +353,39 @@ public final class Trainer implements AutoCloseable {
         return lastLoss;
     }
 
-    /** Mean cross-entropy over the micro-batch's target tokens (InternLM's FlashGPTLMLoss). */
-    private Variable microLoss(MicroBatch mb) {
-        Tensor ids = Tensor.ofInts(mb.tokens(), mb.tokens().length);
-        Tensor positions = Tensor.ofInts(mb.positions(), mb.positions().length);
-        Tensor cu = Tensor.ofInts(mb.cuSeqlens(), mb.cuSeqlens().length);
-        Tensor labels = Tensor.ofInts(mb.labels(), mb.labels().length);
-        if (!device.isCpu()) {
-            ids = ids.to(device);
-            positions = positions.to(device);
-            cu = cu.to(device);
-            labels = labels.to(device);
+    /** A micro-batch's tensors on the training device. */
+    private record Inputs(Tensor ids, Tensor positions, Tensor cuSeqlens, Tensor labels, int targets) {
+    }
+
+    private Inputs inputs(MicroBatch mb) {
+        return new Inputs(Tensor.ofInts(mb.tokens(), mb.tokens().length).to(device),
+                Tensor.ofInts(mb.positions(), mb.positions().length).to(device),
+                Tensor.ofInts(mb.cuSeqlens(), mb.cuSeqlens().length).to(device),
+                Tensor.ofInts(mb.labels(), mb.labels().length).to(device), mb.targetCount());
+    }
+
+    /** Cross-entropy over the micro-batch's target tokens (InternLM's FlashGPTLMLoss: mean). */
+    private Variable forwardLoss(Inputs in, double smoothing, Reduction reduction) {
+        Variable logits = model.forward(in.ids(), in.positions(), in.cuSeqlens());
+        return F.crossEntropy(logits, in.labels(), MicroBatch.IGNORE, smoothing, reduction);
+    }
+
+    /** Where step time goes, as the throughput benchmark reports it. */
+    public enum Phase { DATA, FORWARD, BACKWARD, OPTIMIZER }
+
+    private final long[] phaseNanos = new long[Phase.values().length];
+
+    /** Time spent per phase since the start or the last {@link #resetPhases()}. */
+    public java.util.Map<Phase, Long> phaseNanos() {
+        java.util.Map<Phase, Long> m = new java.util.EnumMap<>(Phase.class);
+        for (Phase p : Phase.values()) {
+            m.put(p, phaseNanos[p.ordinal()]);
         }
-        Variable logits = model.forward(ids, positions, cu);
-        return F.crossEntropy(logits, labels, MicroBatch.IGNORE, cfg.loss().labelSmoothing(), Reduction.MEAN);
+        return m;
+    }
+
+    public void resetPhases() {
+        java.util.Arrays.fill(phaseNanos, 0);
     }
 
     /** Loss per target token over the whole validation set. */
@@ -367,14 +396,9 @@ public final class Trainer implements AutoCloseable {
         try (NoGrad ng = NoGrad.enter()) {
             for (int i = 0; i < valid.size(); i++) {
                 try (MemoryScope scope = MemoryScope.open()) {
-                    MicroBatch mb = valid.get(i);
-                    Tensor ids = Tensor.ofInts(mb.tokens(), mb.tokens().length).to(device);
-                    Tensor positions = Tensor.ofInts(mb.positions(), mb.positions().length).to(device);
-                    Tensor cu = Tensor.ofInts(mb.cuSeqlens(), mb.cuSeqlens().length).to(device);
-                    Tensor labels = Tensor.ofInts(mb.labels(), mb.labels().length).to(device);
-                    Variable logits = model.forward(ids, positions, cu);
-                    sum += F.crossEntropy(logits, labels, MicroBatch.IGNORE, 0.0, Reduction.SUM).data().item();
-                    count += mb.targetCount();
+                    Inputs in = inputs(valid.get(i));
+                    sum += forwardLoss(in, 0.0, Reduction.SUM).data().item();
+                    count += in.targets();
                 }
             }
         }

@@ -1,0 +1,78 @@
+package org.internlmj.tensor.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.api.Test;
+
+class VectorMathTest {
+
+    /** Distance in units in the last place between two finite floats of the same sign. */
+    private static long ulps(float a, float b) {
+        return Math.abs((long) Float.floatToRawIntBits(a) - Float.floatToRawIntBits(b));
+    }
+
+    @Test
+    void expIsWithinTwoUlpOverTheNormalRange() {
+        SplittableRandom rnd = new SplittableRandom(1);
+        long worst = 0;
+        for (int i = 0; i < 200_000; i++) {
+            float x = (float) (rnd.nextDouble() * 175 - 87);
+            float exact = (float) Math.exp(x);
+            long u = ulps(VectorMath.exp(x), exact);
+            worst = Math.max(worst, u);
+        }
+        assertTrue(worst <= 2, "worst error " + worst + " ulp");
+    }
+
+    @Test
+    void expSpecialValuesAndRangeEnds() {
+        assertEquals(1f, VectorMath.exp(0f));
+        assertEquals(0f, VectorMath.exp(Float.NEGATIVE_INFINITY));
+        assertEquals(0f, VectorMath.exp(-200f));
+        assertEquals(Float.POSITIVE_INFINITY, VectorMath.exp(Float.POSITIVE_INFINITY));
+        assertEquals(Float.POSITIVE_INFINITY, VectorMath.exp(89f));
+        assertTrue(Float.isNaN(VectorMath.exp(Float.NaN)));
+        // The largest finite results need the scale 2^128 split in two.
+        assertTrue(ulps(VectorMath.exp(88.7f), (float) Math.exp(88.7f)) <= 2);
+        // Subnormal results are produced, not flushed.
+        float sub = VectorMath.exp(-100f);
+        assertTrue(sub > 0 && sub < Float.MIN_NORMAL);
+        assertTrue(Math.abs(sub - Math.exp(-100)) <= Float.MIN_VALUE * 2);
+    }
+
+    @Test
+    void vectorLanesEqualTheScalarTwinBitForBit() {
+        SplittableRandom rnd = new SplittableRandom(2);
+        int lanes = Simd.LANES;
+        float[] x = new float[lanes * 4096];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = switch (i % 7) {
+                case 0 -> (float) (rnd.nextDouble() * 220 - 110);
+                case 1 -> Float.NEGATIVE_INFINITY;
+                default -> (float) (rnd.nextGaussian() * 10);
+            };
+        }
+        float[] y = new float[x.length];
+        for (int i = 0; i < x.length; i += lanes) {
+            VectorMath.exp(FloatVector.fromArray(Simd.F, x, i)).intoArray(y, i);
+        }
+        for (int i = 0; i < x.length; i++) {
+            assertEquals(Float.floatToRawIntBits(VectorMath.exp(x[i])), Float.floatToRawIntBits(y[i]),
+                    "exp(" + x[i] + ")");
+        }
+    }
+
+    @Test
+    void laneSumIsInLaneOrder() {
+        float[] v = new float[Simd.LANES];
+        v[0] = 1e8f;
+        v[1] = 1f;
+        v[v.length - 1] = -1e8f;
+        // In lane order 1e8 + 1 rounds back to 1e8, so the sum is exactly 0; any reassociation that
+        // adds the two large lanes first would give 1.
+        assertEquals(0f, VectorMath.sum(FloatVector.fromArray(Simd.F, v, 0)));
+    }
+}

@@ -171,23 +171,23 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd) {
-        reference.rmsNorm(x, weight, eps, y, rstd);
+        Norms.rmsNorm(parallel, x, weight, eps, y, rstd);
     }
 
     @Override
     public void rmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor dweight) {
-        reference.rmsNormBackward(x, weight, rstd, dy, dx, dweight);
+        Norms.rmsNormBackward(parallel, x, weight, rstd, dy, dx, dweight);
     }
 
     @Override
     public void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd) {
-        reference.layerNorm(x, weight, bias, eps, y, mean, rstd);
+        Norms.layerNorm(parallel, x, weight, bias, eps, y, mean, rstd);
     }
 
     @Override
     public void layerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
                                   Tensor dweight, Tensor dbias) {
-        reference.layerNormBackward(x, weight, mean, rstd, dy, dx, dweight, dbias);
+        Norms.layerNormBackward(parallel, x, weight, mean, rstd, dy, dx, dweight, dbias);
     }
 
     @Override

@@ -192,7 +192,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void rotary(Tensor x, Tensor positions, double base, boolean inverse, Tensor out) {
-        reference.rotary(x, positions, base, inverse, out);
+        Rotary.rotary(parallel, x, positions, base, inverse, out);
     }
 
     @Override

@@ -197,12 +197,12 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void swiglu(Tensor gate, Tensor up, Tensor out) {
-        reference.swiglu(gate, up, out);
+        SwiGlu.swiglu(parallel, gate, up, out);
     }
 
     @Override
     public void swigluBackward(Tensor gate, Tensor up, Tensor dout, Tensor dgate, Tensor dup) {
-        reference.swigluBackward(gate, up, dout, dgate, dup);
+        SwiGlu.swigluBackward(parallel, gate, up, dout, dgate, dup);
     }
 
     @Override

@@ -207,12 +207,12 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void embedding(Tensor weight, Tensor ids, Tensor out) {
-        reference.embedding(weight, ids, out);
+        EmbeddingKernels.embedding(parallel, weight, ids, out);
     }
 
     @Override
     public void embeddingBackward(Tensor ids, Tensor dout, Tensor dweight) {
-        reference.embeddingBackward(ids, dout, dweight);
+        EmbeddingKernels.embeddingBackward(parallel, ids, dout, dweight);
     }
 
     @Override

@@ -217,13 +217,13 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void crossEntropy(Tensor logits, Tensor labels, int ignoreIndex, float smoothing, Tensor loss, Tensor lse) {
-        reference.crossEntropy(logits, labels, ignoreIndex, smoothing, loss, lse);
+        CrossEntropy.crossEntropy(parallel, logits, labels, ignoreIndex, smoothing, loss, lse);
     }
 
     @Override
     public void crossEntropyBackward(Tensor logits, Tensor labels, Tensor lse, int ignoreIndex, float smoothing,
                                      Tensor dloss, Tensor dlogits) {
-        reference.crossEntropyBackward(logits, labels, lse, ignoreIndex, smoothing, dloss, dlogits);
+        CrossEntropy.crossEntropyBackward(parallel, logits, labels, lse, ignoreIndex, smoothing, dloss, dlogits);
     }
 
     @Override

@@ -242,6 +242,6 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step, Tensor modelCopy) {
-        reference.adamw(param, grad, m, v, step, modelCopy);
+        AdamW.adamw(parallel, this, param, grad, m, v, step, modelCopy);
     }
 }

@@ -88,27 +88,21 @@ final class AdamW {
         Slice s = new Slice(k, p, param.offset(), gs, grad.dtype(), grad.offset(), ma, m.offset(), va, v.offset(),
                 cs, modelCopy == null ? null : modelCopy.dtype(), modelCopy == null ? 0 : modelCopy.offset());
         if (n <= BLOCK) {
-            s.update(0, n, null);
+            s.update(0, n);
             return;
         }
-        int blocks = (n + BLOCK - 1) / BLOCK;
-        parallel.forEach(blocks, b -> {
-            int start = b * BLOCK;
-            int end = Math.min(n, start + BLOCK);
-            s.update(start, end, needsScratch(grad.dtype(), modelCopy) ? new float[BLOCK] : null);
-        });
+        parallel.forEach((n + BLOCK - 1) / BLOCK, b -> s.update(b * BLOCK, Math.min(n, (b + 1) * BLOCK)));
     }
 
-    private static boolean needsScratch(DType gradType, Tensor modelCopy) {
-        return gradType != DType.F32 || (modelCopy != null && modelCopy.dtype() != DType.F32);
-    }
+    /** Per-thread fp32 widening buffer for BF16/F16 gradients, one block long. */
+    private static final ThreadLocal<float[]> WIDENED = ThreadLocal.withInitial(() -> new float[BLOCK]);
 
     /** The arrays and offsets of one call. */
     private record Slice(Coefficients k, float[] p, int po, CpuStorage grad, DType gradType, int go, float[] m,
                          int mo, float[] v, int vo, CpuStorage copy, DType copyType, int co) {
 
-        /** Updates elements {@code [start, end)}; {@code scratch} (or a fresh array) widens narrow grads. */
-        void update(int start, int end, float[] scratch) {
+        /** Updates elements {@code [start, end)}, at most {@code BLOCK} of them. */
+        void update(int start, int end) {
             int len = end - start;
             float[] g;
             int gOff;
@@ -116,7 +110,7 @@ final class AdamW {
                 g = grad.f32();
                 gOff = go + start;
             } else {
-                g = scratch != null && scratch.length >= len ? scratch : new float[len];
+                g = WIDENED.get();
                 RowView.toFloats(grad.bits16(), go + start, gradType, g, 0, len);
                 gOff = 0;
             }

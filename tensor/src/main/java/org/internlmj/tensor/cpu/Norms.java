@@ -115,7 +115,7 @@ final class Norms {
                 int go = gv.load(r, gs);
                 int dxo = dxv.target(r);
                 float s = rs[rsOff + r * rsStride];
-                // dx = s * (g*w - xhat * mean(g*w*xhat)), with xhat = x*s: fold s into the dot.
+                // dx = s * (g*w - xhat * mean(g*w*xhat)); mean(g*w*xhat) = s * mean(g*w*x) needs no xhat row.
                 float dot = s * dotProduct3(ga, go, w, xa, xo, h) / h;
                 rmsRowBackward(xa, xo, ga, go, w, s, dot, dxa, dxo, dw, dwo, h);
                 dxv.store(r, dxs);

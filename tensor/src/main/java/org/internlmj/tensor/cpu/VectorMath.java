@@ -33,11 +33,18 @@ final class VectorMath {
     /** 1.5 * 2^23: adding it rounds a float of magnitude below 2^22 to an integer (nearest even). */
     private static final float ROUNDER = 12582912f;
     private static final int ROUNDER_BITS = Float.floatToRawIntBits(ROUNDER);
-    // Beyond these exp is 0 (below 2^-150) or infinity; clamping keeps n within two normal scale factors.
-    private static final float LO = -104f;
+    /**
+     * Below this exp is flushed to 0: e^-87 is still a normal float, so no step ever makes a subnormal
+     * (each costs a slow microcode assist on x86, and softmax-style callers meet many tiny values).
+     */
+    private static final float LO = -87f;
+    /** Above ln(Float.MAX_VALUE) exp overflows to infinity; clamping keeps n within two scale factors. */
     private static final float HI = 88.8f;
 
-    /** {@code e^x} for every lane, within ~2 ulp for normal results; infinities and NaN as Math.exp. */
+    /**
+     * {@code e^x} for every lane, within 2 ulp where the result is at least e^-87; 0 below that and for
+     * -infinity, infinity above ~88.72, NaN for NaN.
+     */
     static FloatVector exp(FloatVector x) {
         VectorSpecies<Float> sp = x.species();
         FloatVector xc = x.max(LO).min(HI);
@@ -52,12 +59,12 @@ final class VectorMath {
         p = p.fma(r, FloatVector.broadcast(sp, P5));
         p = p.mul(r).fma(r, r).add(1f);
         IntVector ni = t.reinterpretAsInts().sub(ROUNDER_BITS);
-        // Two factors 2^n1 * 2^n2 (n = n1 + n2) so that n from -150 to 128 needs only normal floats.
+        // Two factors 2^n1 * 2^n2 (n = n1 + n2), since 2^128 (for x near 88.7) is not a float.
         IntVector n1 = ni.lanewise(VectorOperators.ASHR, 1);
         IntVector n2 = ni.sub(n1);
         FloatVector s1 = n1.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
         FloatVector s2 = n2.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        return p.mul(s1).mul(s2);
+        return p.mul(s1).mul(s2).blend(0f, x.lt(LO));
     }
 
     /** The scalar twin of {@link #exp(FloatVector)}: bit-identical to a lane of it. */
@@ -76,7 +83,8 @@ final class VectorMath {
         int ni = Float.floatToRawIntBits(t) - ROUNDER_BITS;
         int n1 = ni >> 1;
         int n2 = ni - n1;
-        return p * Float.intBitsToFloat((n1 + 127) << 23) * Float.intBitsToFloat((n2 + 127) << 23);
+        float e = p * Float.intBitsToFloat((n1 + 127) << 23) * Float.intBitsToFloat((n2 + 127) << 23);
+        return x < LO ? 0f : e;
     }
 
     /** Sum of the lanes, always in lane order (never reassociated by the compiler). */

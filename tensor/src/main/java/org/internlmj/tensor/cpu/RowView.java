@@ -1,5 +1,12 @@
 package org.internlmj.tensor.cpu;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 import org.internlmj.tensor.DType;
 import org.internlmj.tensor.Shapes;
 import org.internlmj.tensor.Tensor;
@@ -136,14 +143,25 @@ final class RowView {
         }
     }
 
+    /** Shorts of one float vector's lane count (BF16 bits widen lane for lane). */
+    private static final VectorSpecies<Short> S16 =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(Simd.F.vectorBitSize() / 2));
+    private static final VectorSpecies<Integer> I32 = Simd.F.withLanes(int.class);
+
     /** BF16/F16 bits to floats (exact). */
     static void toFloats(short[] src, int srcOff, DType dtype, float[] dst, int dstOff, int n) {
+        int i = 0;
         if (dtype == DType.BF16) {
-            for (int i = 0; i < n; i++) {
+            for (int bound = S16.loopBound(n); i < bound; i += S16.length()) {
+                ShortVector b = ShortVector.fromArray(S16, src, srcOff + i);
+                ((IntVector) b.convertShape(VectorOperators.S2I, I32, 0)).lanewise(VectorOperators.LSHL, 16)
+                        .reinterpretAsFloats().intoArray(dst, dstOff + i);
+            }
+            for (; i < n; i++) {
                 dst[dstOff + i] = Float.intBitsToFloat((src[srcOff + i] & 0xffff) << 16);
             }
         } else {
-            for (int i = 0; i < n; i++) {
+            for (; i < n; i++) {
                 dst[dstOff + i] = Float.float16ToFloat(src[srcOff + i]);
             }
         }
@@ -151,12 +169,21 @@ final class RowView {
 
     /** Floats to BF16/F16 bits, rounding to nearest even exactly as {@link DType#toBf16Bits} does. */
     static void fromFloats(float[] src, int srcOff, short[] dst, int dstOff, DType dtype, int n) {
+        int i = 0;
         if (dtype == DType.BF16) {
-            for (int i = 0; i < n; i++) {
+            for (int bound = S16.loopBound(n); i < bound; i += S16.length()) {
+                IntVector bits = FloatVector.fromArray(Simd.F, src, srcOff + i).reinterpretAsInts();
+                IntVector high = bits.lanewise(VectorOperators.LSHR, 16);
+                IntVector rounded = bits.add(high.and(1).add(0x7fff)).lanewise(VectorOperators.LSHR, 16);
+                VectorMask<Integer> nan = bits.and(0x7fffffff).compare(VectorOperators.GT, 0x7f800000);
+                ((ShortVector) rounded.blend(high.or(0x40), nan).convertShape(VectorOperators.I2S, S16, 0))
+                        .intoArray(dst, dstOff + i);
+            }
+            for (; i < n; i++) {
                 dst[dstOff + i] = DType.toBf16Bits(src[srcOff + i]);
             }
         } else {
-            for (int i = 0; i < n; i++) {
+            for (; i < n; i++) {
                 dst[dstOff + i] = Float.floatToFloat16(src[srcOff + i]);
             }
         }

@@ -15,7 +15,8 @@ import org.internlmj.tensor.Tensor;
  *
  * <p>Tensors are processed as rows of their last dimension, which must be contiguous (the common
  * strided case: gate and up as two halves of one fused projection output {@code [T, 2I]}); rows run
- * in parallel. A contiguous F32 call is treated as one long row cut into fixed blocks.
+ * in parallel. When every operand is contiguous, the elements are regrouped into rows of a fixed
+ * power-of-two block instead, so a 1-D or few-row call still spreads over the cores.
  */
 final class SwiGlu {
     private SwiGlu() {

@@ -18,7 +18,7 @@ import org.internlmj.tensor.Tensor;
  * <p>The forward reads each row once: it walks the row in blocks small enough for L1, takes the block's
  * maximum (and sum, for smoothing), rescales the running sum-exp when the maximum grows (one scalar exp
  * per block, the online softmax), then adds the block's {@code exp(x - max)}. Rows run in parallel;
- * exponentials come from {@link VectorMath#exp} and lane sums are in fixed order, so results are
+ * exponentials come from {@link VectorExp#exp} and lane sums are in fixed order, so results are
  * bit-identical for any thread count.
  */
 final class CrossEntropy {
@@ -95,7 +95,7 @@ final class CrossEntropy {
                 continue;
             }
             if (blockMax > max) {
-                sumExp = max == Float.NEGATIVE_INFINITY ? 0f : sumExp * VectorMath.exp(max - blockMax);
+                sumExp = max == Float.NEGATIVE_INFINITY ? 0f : sumExp * VectorExp.exp(max - blockMax);
                 max = blockMax;
             }
             sumExp += sumExpShifted(x, o, len, max);
@@ -109,11 +109,11 @@ final class CrossEntropy {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
         for (int bound = F.loopBound(len); i < bound; i += LANES) {
-            acc = acc.add(VectorMath.exp(FloatVector.fromArray(F, x, off + i).sub(m)));
+            acc = acc.add(VectorExp.exp(FloatVector.fromArray(F, x, off + i).sub(m)));
         }
         float s = VectorMath.sum(acc);
         for (; i < len; i++) {
-            s += VectorMath.exp(x[off + i] - m);
+            s += VectorExp.exp(x[off + i] - m);
         }
         return s;
     }
@@ -147,7 +147,7 @@ final class CrossEntropy {
                 } else {
                     int xo = xv.load(r, xs);
                     rowGradient(xa, xo, z[r], uniform, dl[r], ga, go, v);
-                    float p = VectorMath.exp(xa[xo + y[r]] - z[r]);
+                    float p = VectorExp.exp(xa[xo + y[r]] - z[r]);
                     ga[go + y[r]] = (p - uniform - target) * dl[r];
                 }
                 gv.store(r, gs);
@@ -159,11 +159,11 @@ final class CrossEntropy {
     private static void rowGradient(float[] x, int xo, float lse, float uniform, float dl, float[] g, int go, int v) {
         int i = 0;
         for (int bound = F.loopBound(v); i < bound; i += LANES) {
-            FloatVector p = VectorMath.exp(FloatVector.fromArray(F, x, xo + i).sub(lse));
+            FloatVector p = VectorExp.exp(FloatVector.fromArray(F, x, xo + i).sub(lse));
             p.sub(uniform).mul(dl).intoArray(g, go + i);
         }
         for (; i < v; i++) {
-            g[go + i] = (VectorMath.exp(x[xo + i] - lse) - uniform) * dl;
+            g[go + i] = (VectorExp.exp(x[xo + i] - lse) - uniform) * dl;
         }
     }
 

@@ -10,7 +10,7 @@ import org.internlmj.tensor.Tensor;
 /**
  * SwiGLU, forward {@code out = silu(gate) * up} and backward
  * {@code dup = dout * silu(gate)}, {@code dgate = dout * up * sig * (1 + gate * (1 - sig))}, with
- * {@code sig = 1 / (1 + exp(-gate))} from {@link VectorMath#exp} (the same bits in vector lanes and
+ * {@code sig = 1 / (1 + exp(-gate))} from {@link VectorExp#exp} (the same bits in vector lanes and
  * scalar tails, so results do not depend on how the work is split).
  *
  * <p>Tensors are processed as rows of their last dimension, which must be contiguous (the common
@@ -119,12 +119,12 @@ final class SwiGlu {
         int i = 0;
         for (int bound = F.loopBound(n); i < bound; i += LANES) {
             FloatVector gv = FloatVector.fromArray(F, g, go + i);
-            FloatVector sig = VectorMath.exp(gv.neg()).add(1f);
+            FloatVector sig = VectorExp.exp(gv.neg()).add(1f);
             gv.div(sig).mul(FloatVector.fromArray(F, u, uo + i)).intoArray(out, oo + i);
         }
         for (; i < n; i++) {
             float gi = g[go + i];
-            out[oo + i] = gi / (VectorMath.exp(-gi) + 1f) * u[uo + i];
+            out[oo + i] = gi / (VectorExp.exp(-gi) + 1f) * u[uo + i];
         }
     }
 
@@ -135,14 +135,14 @@ final class SwiGlu {
             FloatVector gv = FloatVector.fromArray(F, g, go + i);
             FloatVector dv = FloatVector.fromArray(F, d, dO + i);
             FloatVector uv = FloatVector.fromArray(F, u, uo + i);
-            FloatVector sig = FloatVector.broadcast(F, 1f).div(VectorMath.exp(gv.neg()).add(1f));
+            FloatVector sig = FloatVector.broadcast(F, 1f).div(VectorExp.exp(gv.neg()).add(1f));
             dv.mul(gv.mul(sig)).intoArray(du, duo + i);
             FloatVector dsilu = sig.mul(gv.mul(sig.neg().add(1f)).add(1f));
             dv.mul(uv).mul(dsilu).intoArray(dg, dgo + i);
         }
         for (; i < n; i++) {
             float gi = g[go + i];
-            float sig = 1f / (VectorMath.exp(-gi) + 1f);
+            float sig = 1f / (VectorExp.exp(-gi) + 1f);
             du[duo + i] = d[dO + i] * (gi * sig);
             dg[dgo + i] = d[dO + i] * u[uo + i] * (sig * (gi * (1f - sig) + 1f));
         }

@@ -39,11 +39,8 @@ final class CrossEntropy {
         int[] y = checkedLabels(op, labels, n, v, ignoreIndex);
         RowView.computeDType(op, "loss", loss);
         OpChecks.shape(op, "loss", loss, n);
-        RowView.statistic(op, "lse", lse, n);
+        RowView.Statistic z = RowView.statistic(op, "lse", lse, n);
         RowView xv = RowView.of(op, "logits", logits);
-        float[] z = RowView.storage(lse).f32();
-        int zOff = lse.offset();
-        int zStride = n > 1 ? lse.stride(0) : 0;
         float[] l = new float[n];
         parallel.forRange(n, Math.max(1, GRAIN_ELEMENTS / Math.max(1, v)), (start, end) -> {
             float[] xs = xv.scratch();
@@ -53,7 +50,7 @@ final class CrossEntropy {
                 int xo = xv.load(r, xs);
                 logSumExp(xa, xo, v, stats);
                 double rowLse = stats[0];
-                z[zOff + r * zStride] = (float) rowLse;
+                z.set(r, (float) rowLse);
                 if (y[r] == ignoreIndex) {
                     l[r] = 0f;
                 } else {

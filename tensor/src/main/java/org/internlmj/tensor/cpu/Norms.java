@@ -41,12 +41,9 @@ final class Norms {
         int n = nh[0];
         int h = nh[1];
         float[] w = RowView.vector(op, "weight", weight, h);
-        RowView.statistic(op, "rstd", rstd, n);
+        RowView.Statistic rs = RowView.statistic(op, "rstd", rstd, n);
         RowView xv = RowView.of(op, "x", x);
         RowView yv = RowView.of(op, "y", y);
-        float[] rs = RowView.storage(rstd).f32();
-        int rsOff = rstd.offset();
-        int rsStride = n > 1 ? rstd.stride(0) : 0;
         parallel.forRange(n, rowGrain(h), (start, end) -> {
             float[] xs = xv.scratch();
             float[] ys = yv.scratch();
@@ -56,7 +53,7 @@ final class Norms {
                 int xo = xv.load(r, xs);
                 int yo = yv.target(r);
                 float rstdR = rstd(sumOfSquares(xa, xo, h), h, eps);
-                rs[rsOff + r * rsStride] = rstdR;
+                rs.set(r, rstdR);
                 scaleByWeight(xa, xo, w, rstdR, ya, yo, h);
                 yv.store(r, ys);
             }
@@ -92,14 +89,11 @@ final class Norms {
         int n = nh[0];
         int h = nh[1];
         float[] w = RowView.vector(op, "weight", weight, h);
-        RowView.statistic(op, "rstd", rstd, n);
+        RowView.Statistic rs = RowView.statistic(op, "rstd", rstd, n);
         checkGradient(op, "dweight", dweight, h);
         RowView xv = RowView.of(op, "x", x);
         RowView gv = RowView.of(op, "dy", dy);
         RowView dxv = RowView.of(op, "dx", dx);
-        float[] rs = RowView.storage(rstd).f32();
-        int rsOff = rstd.offset();
-        int rsStride = n > 1 ? rstd.stride(0) : 0;
         Chunks chunks = new Chunks(n, h);
         parallel.forEach(chunks.count, c -> {
             float[] xs = xv.scratch();
@@ -114,7 +108,7 @@ final class Norms {
                 int xo = xv.load(r, xs);
                 int go = gv.load(r, gs);
                 int dxo = dxv.target(r);
-                float s = rs[rsOff + r * rsStride];
+                float s = rs.get(r);
                 // dx = s * (g*w - xhat * mean(g*w*xhat)); mean(g*w*xhat) = s * mean(g*w*x) needs no xhat row.
                 float dot = s * dotProduct3(ga, go, w, xa, xo, h) / h;
                 rmsRowBackward(xa, xo, ga, go, w, s, dot, dxa, dxo, dw, dwo, h);
@@ -155,16 +149,10 @@ final class Norms {
         int h = nh[1];
         float[] w = RowView.vector(op, "weight", weight, h);
         float[] b = bias == null ? new float[h] : RowView.vector(op, "bias", bias, h);
-        RowView.statistic(op, "mean", mean, n);
-        RowView.statistic(op, "rstd", rstd, n);
+        RowView.Statistic mu = RowView.statistic(op, "mean", mean, n);
+        RowView.Statistic rs = RowView.statistic(op, "rstd", rstd, n);
         RowView xv = RowView.of(op, "x", x);
         RowView yv = RowView.of(op, "y", y);
-        float[] mu = RowView.storage(mean).f32();
-        float[] rs = RowView.storage(rstd).f32();
-        int muOff = mean.offset();
-        int muStride = n > 1 ? mean.stride(0) : 0;
-        int rsOff = rstd.offset();
-        int rsStride = n > 1 ? rstd.stride(0) : 0;
         parallel.forRange(n, rowGrain(h), (start, end) -> {
             float[] xs = xv.scratch();
             float[] ys = yv.scratch();
@@ -175,8 +163,8 @@ final class Norms {
                 int yo = yv.target(r);
                 float m = sum(xa, xo, h) / h;
                 float s = rstd(centredSumOfSquares(xa, xo, m, h), h, eps);
-                mu[muOff + r * muStride] = m;
-                rs[rsOff + r * rsStride] = s;
+                mu.set(r, m);
+                rs.set(r, s);
                 normalizeAffine(xa, xo, m, s, w, b, ya, yo, h);
                 yv.store(r, ys);
             }
@@ -208,8 +196,8 @@ final class Norms {
         int n = nh[0];
         int h = nh[1];
         float[] w = RowView.vector(op, "weight", weight, h);
-        RowView.statistic(op, "mean", mean, n);
-        RowView.statistic(op, "rstd", rstd, n);
+        RowView.Statistic mu = RowView.statistic(op, "mean", mean, n);
+        RowView.Statistic rs = RowView.statistic(op, "rstd", rstd, n);
         checkGradient(op, "dweight", dweight, h);
         if (dbias != null) {
             checkGradient(op, "dbias", dbias, h);
@@ -217,12 +205,6 @@ final class Norms {
         RowView xv = RowView.of(op, "x", x);
         RowView gv = RowView.of(op, "dy", dy);
         RowView dxv = RowView.of(op, "dx", dx);
-        float[] mu = RowView.storage(mean).f32();
-        float[] rs = RowView.storage(rstd).f32();
-        int muOff = mean.offset();
-        int muStride = n > 1 ? mean.stride(0) : 0;
-        int rsOff = rstd.offset();
-        int rsStride = n > 1 ? rstd.stride(0) : 0;
         // Partials of dweight and dbias side by side: chunk c owns [c*2h, c*2h + 2h).
         Chunks chunks = new Chunks(n, 2 * h);
         parallel.forEach(chunks.count, c -> {
@@ -238,8 +220,8 @@ final class Norms {
                 int xo = xv.load(r, xs);
                 int go = gv.load(r, gs);
                 int dxo = dxv.target(r);
-                float m = mu[muOff + r * muStride];
-                float s = rs[rsOff + r * rsStride];
+                float m = mu.get(r);
+                float s = rs.get(r);
                 // mean(g*w) and mean(g*w*xhat) with xhat = (x - m) * s.
                 float meanG = dotProduct(ga, go, w, 0, h) / h;
                 float meanGx = s * centredDotProduct3(ga, go, w, xa, xo, m, h) / h;

@@ -236,8 +236,11 @@ final class RowView {
         }
     }
 
-    /** Checks a per-row F32 statistic (rstd, mean, lse, loss) of shape {@code [rows]}. */
-    static void statistic(String op, String what, Tensor t, int rows) {
+    /**
+     * Checks a per-row F32 statistic (rstd, mean, lse) of shape {@code [rows]} and returns an accessor
+     * for its elements, whatever its stride.
+     */
+    static Statistic statistic(String op, String what, Tensor t, int rows) {
         if (t.dtype() != DType.F32) {
             throw new IllegalArgumentException(op + ": " + what + " must be F32, got " + t);
         }
@@ -245,6 +248,17 @@ final class RowView {
             throw new IllegalArgumentException(op + ": " + what + " must have shape [" + rows + "], got "
                     + Shapes.str(t.shape()));
         }
-        storage(t);
+        return new Statistic(storage(t).f32(), t.offset(), rows > 1 ? t.stride(0) : 0);
+    }
+
+    /** Element access to a 1-D F32 tensor of per-row values. */
+    record Statistic(float[] array, int offset, int stride) {
+        float get(int r) {
+            return array[offset + r * stride];
+        }
+
+        void set(int r, float v) {
+            array[offset + r * stride] = v;
+        }
     }
 }

@@ -131,6 +131,33 @@ class NormsTest {
     }
 
     @Test
+    void statisticsMayBeStridedViews() {
+        int n = 21;
+        int h = 40;
+        Tensor x = random(21, DType.F32, n, h);
+        Tensor w = uniform(22, 0.5, 1.5, DType.F32, h);
+        Tensor yRef = poisoned(DType.F32, n, h);
+        Tensor mRef = poisoned(DType.F32, n);
+        Tensor rRef = poisoned(DType.F32, n);
+        REF.layerNorm(x, w, null, EPS, yRef, mRef, rRef);
+        // mean and rstd as the two columns of one [N, 2] buffer: stride 2 each.
+        Tensor stats = poisoned(DType.F32, n, 2);
+        Tensor y = poisoned(DType.F32, n, h);
+        CPU.layerNorm(x, w, null, EPS, y, stats.select(1, 0), stats.select(1, 1));
+        assertClose(mRef, stats.select(1, 0), 1e-6, 1e-5, "mean");
+        assertClose(rRef, stats.select(1, 1), 1e-6, 1e-5, "rstd");
+        Tensor dy = random(23, DType.F32, n, h);
+        Tensor dxRef = poisoned(DType.F32, n, h);
+        Tensor dwRef = poisoned(DType.F32, h);
+        Tensor dx = poisoned(DType.F32, n, h);
+        Tensor dw = poisoned(DType.F32, h);
+        REF.layerNormBackward(x, w, mRef, rRef, dy, dxRef, dwRef, null);
+        CPU.layerNormBackward(x, w, stats.select(1, 0), stats.select(1, 1), dy, dx, dw, null);
+        assertClose(dxRef, dx, 1e-5, 2e-5, "dx");
+        assertClose(dwRef, dw, 1e-4, 2e-5, "dweight");
+    }
+
+    @Test
     void mixedOutputDTypeRoundsOnStore() {
         // BF16 activations in, F32 out: the output holds the fp32 result, not a BF16-rounded one.
         Tensor x = random(13, DType.BF16, 9, 65);

@@ -171,59 +171,59 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd) {
-        reference.rmsNorm(x, weight, eps, y, rstd);
+        Norms.rmsNorm(parallel, x, weight, eps, y, rstd);
     }
 
     @Override
     public void rmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor dweight) {
-        reference.rmsNormBackward(x, weight, rstd, dy, dx, dweight);
+        Norms.rmsNormBackward(parallel, x, weight, rstd, dy, dx, dweight);
     }
 
     @Override
     public void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd) {
-        reference.layerNorm(x, weight, bias, eps, y, mean, rstd);
+        Norms.layerNorm(parallel, x, weight, bias, eps, y, mean, rstd);
     }
 
     @Override
     public void layerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
                                   Tensor dweight, Tensor dbias) {
-        reference.layerNormBackward(x, weight, mean, rstd, dy, dx, dweight, dbias);
+        Norms.layerNormBackward(parallel, x, weight, mean, rstd, dy, dx, dweight, dbias);
     }
 
     @Override
     public void rotary(Tensor x, Tensor positions, double base, boolean inverse, Tensor out) {
-        reference.rotary(x, positions, base, inverse, out);
+        Rotary.rotary(parallel, x, positions, base, inverse, out);
     }
 
     @Override
     public void swiglu(Tensor gate, Tensor up, Tensor out) {
-        reference.swiglu(gate, up, out);
+        SwiGlu.swiglu(parallel, gate, up, out);
     }
 
     @Override
     public void swigluBackward(Tensor gate, Tensor up, Tensor dout, Tensor dgate, Tensor dup) {
-        reference.swigluBackward(gate, up, dout, dgate, dup);
+        SwiGlu.swigluBackward(parallel, gate, up, dout, dgate, dup);
     }
 
     @Override
     public void embedding(Tensor weight, Tensor ids, Tensor out) {
-        reference.embedding(weight, ids, out);
+        EmbeddingKernels.embedding(parallel, weight, ids, out);
     }
 
     @Override
     public void embeddingBackward(Tensor ids, Tensor dout, Tensor dweight) {
-        reference.embeddingBackward(ids, dout, dweight);
+        EmbeddingKernels.embeddingBackward(parallel, ids, dout, dweight);
     }
 
     @Override
     public void crossEntropy(Tensor logits, Tensor labels, int ignoreIndex, float smoothing, Tensor loss, Tensor lse) {
-        reference.crossEntropy(logits, labels, ignoreIndex, smoothing, loss, lse);
+        CrossEntropy.crossEntropy(parallel, logits, labels, ignoreIndex, smoothing, loss, lse);
     }
 
     @Override
     public void crossEntropyBackward(Tensor logits, Tensor labels, Tensor lse, int ignoreIndex, float smoothing,
                                      Tensor dloss, Tensor dlogits) {
-        reference.crossEntropyBackward(logits, labels, lse, ignoreIndex, smoothing, dloss, dlogits);
+        CrossEntropy.crossEntropyBackward(parallel, logits, labels, lse, ignoreIndex, smoothing, dloss, dlogits);
     }
 
     @Override
@@ -243,6 +243,6 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step, Tensor modelCopy) {
-        reference.adamw(param, grad, m, v, step, modelCopy);
+        AdamW.adamw(parallel, this, param, grad, m, v, step, modelCopy);
     }
 }

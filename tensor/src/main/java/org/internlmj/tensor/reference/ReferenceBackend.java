@@ -541,7 +541,9 @@ public final class ReferenceBackend implements Backend {
                 continue;
             }
             checkId(y[r], r, v);
-            l[r] = (1 - smoothing) * (z[r] - x[r * v + y[r]]) + smoothing * (z[r] - sum / v);
+            // Without smoothing the mean term is absent, not 0 * (lse - mean): a masked (-inf) logit
+            // would otherwise turn every loss into NaN.
+            l[r] = (1 - smoothing) * (z[r] - x[r * v + y[r]]) + (smoothing == 0 ? 0 : smoothing * (z[r] - sum / v));
         }
         write(loss, l);
         write(lse, z);

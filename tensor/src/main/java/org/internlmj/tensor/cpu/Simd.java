@@ -24,13 +24,21 @@ public final class Simd {
         if (bits == null || bits.isBlank()) {
             return FloatVector.SPECIES_PREFERRED;
         }
-        return switch (bits.trim()) {
+        VectorSpecies<Float> s = switch (bits.trim()) {
             case "128" -> FloatVector.SPECIES_128;
             case "256" -> FloatVector.SPECIES_256;
             case "512" -> FloatVector.SPECIES_512;
             default -> throw new IllegalArgumentException("internlmj.vector.bits must be 128, 256 or 512, got '"
                     + bits + "'");
         };
+        int max = VectorShape.preferredShape().vectorBitSize();
+        if (s.vectorBitSize() > max) {
+            // wider than the JIT compiles: the Vector API would fall back to Java code, tens of times slower
+            throw new IllegalArgumentException("internlmj.vector.bits=" + bits + " is wider than the " + max
+                    + "-bit vectors this JVM compiles; on AVX-512 CPUs start the JVM with -XX:UseAVX=3 "
+                    + "(./internlmj does where the CPU has avx512f)");
+        }
+        return s;
     }
 
     /** "512-bit (16 float lanes)". */

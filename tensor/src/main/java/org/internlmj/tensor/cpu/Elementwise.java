@@ -33,55 +33,49 @@ final class Elementwise {
 
     /** {@code out = op(x)}, x broadcast to out's shape. */
     static void unary(Parallel parallel, UnaryOp op, Tensor x, Tensor out) {
-        check(op.name(), x, out);
-        CpuStorage xs = FloatRuns.storage(op.name(), x);
-        CpuStorage ys = FloatRuns.storage(op.name(), out);
-        Strided loop = Strided.of(out, x.expand(out.shape()));
-        int ys0 = loop.innerStride(0);
-        int xs0 = loop.innerStride(1);
-        loop.forEachSegment(parallel, GRAIN, (yo, xo, unused, n) -> {
-            if (xs0 == 0) {
-                fillRun(ys, yo, ys0, n, unaryScalar(op, FloatRuns.get(xs, xo)));
-                return;
-            }
-            for (int done = 0; done < n; ) {
-                int m = direct(xs, xs0) && direct(ys, ys0) ? n : Math.min(BLOCK, n - done);
-                float[] xa = run(xs, xo + done * xs0, xs0, m, 0);
-                int xa0 = direct(xs, xs0) ? xo + done : 0;
-                float[] ya = direct(ys, ys0) ? ys.f32() : Scratch.floats(2, m);
-                int ya0 = direct(ys, ys0) ? yo + done : 0;
-                unaryRun(op, xa, xa0, ya, ya0, m);
-                if (!direct(ys, ys0)) {
-                    FloatRuns.scatter(ya, 0, ys, yo + done * ys0, ys0, m);
-                }
-                done += m;
-            }
-        });
+        map(parallel, op.name(), x, out, v -> unaryScalar(op, v), (xa, x0, ya, y0, n) -> unaryRun(op, xa, x0, ya, y0, n));
     }
 
     /** {@code out = x * scale + shift} (one fused multiply-add in fp32), x broadcast to out's shape. */
     static void affine(Parallel parallel, Tensor x, double scale, double shift, Tensor out) {
-        check("affine", x, out);
-        CpuStorage xs = FloatRuns.storage("affine", x);
-        CpuStorage ys = FloatRuns.storage("affine", out);
         float a = (float) scale;
         float b = (float) shift;
+        map(parallel, "affine", x, out, v -> Math.fma(v, a, b), (xa, x0, ya, y0, n) -> affineRun(xa, x0, a, b, ya, y0, n));
+    }
+
+    /** A function of one float, for an input broadcast along a whole segment. */
+    @FunctionalInterface
+    private interface ScalarFunction {
+        float apply(float x);
+    }
+
+    /** A vector kernel over runs: {@code y[y0+i] = f(x[x0+i])} for {@code i < n}. */
+    @FunctionalInterface
+    private interface RunFunction {
+        void apply(float[] x, int x0, float[] y, int y0, int n);
+    }
+
+    /** The one-input loop nest: f on every segment, staging operands that are not F32 with unit stride. */
+    private static void map(Parallel parallel, String op, Tensor x, Tensor out, ScalarFunction scalar, RunFunction f) {
+        check(op, x, out);
+        CpuStorage xs = FloatRuns.storage(op, x);
+        CpuStorage ys = FloatRuns.storage(op, out);
         Strided loop = Strided.of(out, x.expand(out.shape()));
         int ys0 = loop.innerStride(0);
         int xs0 = loop.innerStride(1);
+        boolean xDirect = direct(xs, xs0);
+        boolean yDirect = direct(ys, ys0);
         loop.forEachSegment(parallel, GRAIN, (yo, xo, unused, n) -> {
             if (xs0 == 0) {
-                fillRun(ys, yo, ys0, n, Math.fma(FloatRuns.get(xs, xo), a, b));
+                fillRun(ys, yo, ys0, n, scalar.apply(FloatRuns.get(xs, xo)));
                 return;
             }
             for (int done = 0; done < n; ) {
-                int m = direct(xs, xs0) && direct(ys, ys0) ? n : Math.min(BLOCK, n - done);
+                int m = xDirect && yDirect ? n : Math.min(BLOCK, n - done);
                 float[] xa = run(xs, xo + done * xs0, xs0, m, 0);
-                int xa0 = direct(xs, xs0) ? xo + done : 0;
-                float[] ya = direct(ys, ys0) ? ys.f32() : Scratch.floats(2, m);
-                int ya0 = direct(ys, ys0) ? yo + done : 0;
-                affineRun(xa, xa0, a, b, ya, ya0, m);
-                if (!direct(ys, ys0)) {
+                float[] ya = yDirect ? ys.f32() : Scratch.floats(2, m);
+                f.apply(xa, xDirect ? xo + done : 0, ya, yDirect ? yo + done : 0, m);
+                if (!yDirect) {
                     FloatRuns.scatter(ya, 0, ys, yo + done * ys0, ys0, m);
                 }
                 done += m;

@@ -1,6 +1,8 @@
 package org.internlmj.tensor.cpu;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.internlmj.tensor.DType;
 import org.internlmj.tensor.OpChecks;
@@ -15,13 +17,14 @@ import org.internlmj.tensor.Tensor;
  * Backward: softmax {@code dx = y (dy - sum(dy y))}, log-softmax {@code dx = dy - exp(y) sum(dy)}.
  *
  * <p>F32 rows with unit stride are read and written in place (out may be x); other dtypes and
- * layouts are staged row by row in per-thread scratch. A row's sums are fp32 lane partials added in
- * lane order and exp is {@link VectorMath#exp}, so results are the same for any thread count and in
- * every JIT state.
+ * layouts are staged row by row in per-thread scratch. A row's sums accumulate in double lanes (a
+ * 50k-entry vocabulary row summed in fp32 lanes was off by 6e-6), added in lane order, and exp is
+ * {@link VectorMath#exp}, so results are the same for any thread count and in every JIT state.
  */
 final class Softmax {
     private static final VectorSpecies<Float> F = Simd.F;
     private static final int L = Simd.LANES;
+    private static final VectorSpecies<Double> D = VectorSpecies.of(double.class, F.vectorShape());
     /** Elements of work per parallel task at least. */
     private static final int GRAIN = 1 << 14;
 
@@ -127,7 +130,7 @@ final class Softmax {
     static void forwardRow(float[] x, int x0, float[] y, int y0, int h, boolean log) {
         float max = max(x, x0, h);
         if (log) {
-            float lse = max + VectorMath.log(sumExp(x, x0, h, max));
+            float lse = max + VectorMath.log((float) sumExp(x, x0, h, max));
             int i = 0;
             for (int bound = h - L; i <= bound; i += L) {
                 FloatVector.fromArray(F, x, x0 + i).sub(lse).intoArray(y, y0 + i);
@@ -136,7 +139,7 @@ final class Softmax {
                 y[y0 + i] = x[x0 + i] - lse;
             }
         } else {
-            float inv = 1f / expInto(x, x0, y, y0, h, max);
+            float inv = (float) (1.0 / expInto(x, x0, y, y0, h, max));
             int i = 0;
             for (int bound = h - L; i <= bound; i += L) {
                 FloatVector.fromArray(F, y, y0 + i).mul(inv).intoArray(y, y0 + i);
@@ -151,7 +154,7 @@ final class Softmax {
     static void backwardRow(float[] y, int y0, float[] g, int g0, float[] dx, int d0, int h, boolean log) {
         int i = 0;
         if (log) {
-            float s = sum(g, g0, h);
+            float s = (float) sum(g, g0, h);
             FloatVector ns = FloatVector.broadcast(F, -s);
             for (int bound = h - L; i <= bound; i += L) {
                 VectorMath.exp(FloatVector.fromArray(F, y, y0 + i)).fma(ns, FloatVector.fromArray(F, g, g0 + i))
@@ -161,7 +164,7 @@ final class Softmax {
                 dx[d0 + i] = Math.fma(VectorMath.exp(y[y0 + i]), -s, g[g0 + i]);
             }
         } else {
-            float s = dot(g, g0, y, y0, h);
+            float s = (float) dot(g, g0, y, y0, h);
             for (int bound = h - L; i <= bound; i += L) {
                 FloatVector.fromArray(F, g, g0 + i).sub(s).mul(FloatVector.fromArray(F, y, y0 + i))
                         .intoArray(dx, d0 + i);
@@ -189,76 +192,83 @@ final class Softmax {
         return r;
     }
 
-    /** {@code sum(exp(x - max))} without storing; two vectors per step to overlap the exp latency. */
-    private static float sumExp(float[] x, int x0, int h, float max) {
+    /** {@code sum(exp(x - max))} without storing. */
+    private static double sumExp(float[] x, int x0, int h, float max) {
         int i = 0;
-        FloatVector acc0 = FloatVector.zero(F);
-        FloatVector acc1 = FloatVector.zero(F);
-        for (int bound = h - 2 * L; i <= bound; i += 2 * L) {
-            acc0 = acc0.add(VectorMath.exp(FloatVector.fromArray(F, x, x0 + i).sub(max)));
-            acc1 = acc1.add(VectorMath.exp(FloatVector.fromArray(F, x, x0 + i + L).sub(max)));
+        DoubleVector acc0 = DoubleVector.zero(D);
+        DoubleVector acc1 = DoubleVector.zero(D);
+        for (int bound = h - L; i <= bound; i += L) {
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(F, x, x0 + i).sub(max));
+            acc0 = acc0.add(e.convertShape(VectorOperators.F2D, D, 0));
+            acc1 = acc1.add(e.convertShape(VectorOperators.F2D, D, 1));
         }
-        return lanes(acc0.add(acc1)) + expTail(x, x0, i, h, max, null, 0);
+        double s = lanes(acc0.add(acc1));
+        for (; i < h; i++) {
+            s += VectorMath.exp(x[x0 + i] - max);
+        }
+        return s;
     }
 
-    /** {@code y = exp(x - max)}, returning its sum (same order of additions as {@link #sumExp}). */
-    private static float expInto(float[] x, int x0, float[] y, int y0, int h, float max) {
+    /** {@code y = exp(x - max)}, returning its sum (the same additions as {@link #sumExp}). */
+    private static double expInto(float[] x, int x0, float[] y, int y0, int h, float max) {
         int i = 0;
-        FloatVector acc0 = FloatVector.zero(F);
-        FloatVector acc1 = FloatVector.zero(F);
-        for (int bound = h - 2 * L; i <= bound; i += 2 * L) {
-            FloatVector e0 = VectorMath.exp(FloatVector.fromArray(F, x, x0 + i).sub(max));
-            FloatVector e1 = VectorMath.exp(FloatVector.fromArray(F, x, x0 + i + L).sub(max));
-            e0.intoArray(y, y0 + i);
-            e1.intoArray(y, y0 + i + L);
-            acc0 = acc0.add(e0);
-            acc1 = acc1.add(e1);
+        DoubleVector acc0 = DoubleVector.zero(D);
+        DoubleVector acc1 = DoubleVector.zero(D);
+        for (int bound = h - L; i <= bound; i += L) {
+            FloatVector e = VectorMath.exp(FloatVector.fromArray(F, x, x0 + i).sub(max));
+            e.intoArray(y, y0 + i);
+            acc0 = acc0.add(e.convertShape(VectorOperators.F2D, D, 0));
+            acc1 = acc1.add(e.convertShape(VectorOperators.F2D, D, 1));
         }
-        return lanes(acc0.add(acc1)) + expTail(x, x0, i, h, max, y, y0);
-    }
-
-    private static float expTail(float[] x, int x0, int from, int h, float max, float[] y, int y0) {
-        float s = 0f;
-        for (int i = from; i < h; i++) {
+        double s = lanes(acc0.add(acc1));
+        for (; i < h; i++) {
             float e = VectorMath.exp(x[x0 + i] - max);
-            if (y != null) {
-                y[y0 + i] = e;
-            }
+            y[y0 + i] = e;
             s += e;
         }
         return s;
     }
 
-    private static float sum(float[] a, int a0, int h) {
+    private static double sum(float[] a, int a0, int h) {
         int i = 0;
-        FloatVector acc = FloatVector.zero(F);
+        DoubleVector acc0 = DoubleVector.zero(D);
+        DoubleVector acc1 = DoubleVector.zero(D);
         for (int bound = h - L; i <= bound; i += L) {
-            acc = acc.add(FloatVector.fromArray(F, a, a0 + i));
+            FloatVector v = FloatVector.fromArray(F, a, a0 + i);
+            acc0 = acc0.add(v.convertShape(VectorOperators.F2D, D, 0));
+            acc1 = acc1.add(v.convertShape(VectorOperators.F2D, D, 1));
         }
-        float s = lanes(acc);
+        double s = lanes(acc0.add(acc1));
         for (; i < h; i++) {
             s += a[a0 + i];
         }
         return s;
     }
 
-    private static float dot(float[] a, int a0, float[] b, int b0, int h) {
+    /** {@code sum(a * b)}; a float product is exact in double. */
+    private static double dot(float[] a, int a0, float[] b, int b0, int h) {
         int i = 0;
-        FloatVector acc = FloatVector.zero(F);
+        DoubleVector acc0 = DoubleVector.zero(D);
+        DoubleVector acc1 = DoubleVector.zero(D);
         for (int bound = h - L; i <= bound; i += L) {
-            acc = FloatVector.fromArray(F, a, a0 + i).fma(FloatVector.fromArray(F, b, b0 + i), acc);
+            FloatVector va = FloatVector.fromArray(F, a, a0 + i);
+            FloatVector vb = FloatVector.fromArray(F, b, b0 + i);
+            acc0 = ((DoubleVector) va.convertShape(VectorOperators.F2D, D, 0))
+                    .fma((DoubleVector) vb.convertShape(VectorOperators.F2D, D, 0), acc0);
+            acc1 = ((DoubleVector) va.convertShape(VectorOperators.F2D, D, 1))
+                    .fma((DoubleVector) vb.convertShape(VectorOperators.F2D, D, 1), acc1);
         }
-        float s = lanes(acc);
+        double s = lanes(acc0.add(acc1));
         for (; i < h; i++) {
-            s = Math.fma(a[a0 + i], b[b0 + i], s);
+            s += (double) a[a0 + i] * b[b0 + i];
         }
         return s;
     }
 
     /** The lanes of v added in lane order (reduceLanes leaves the floating-point order open). */
-    private static float lanes(FloatVector v) {
-        float s = 0f;
-        for (int j = 0; j < L; j++) {
+    private static double lanes(DoubleVector v) {
+        double s = 0;
+        for (int j = 0; j < D.length(); j++) {
             s += v.lane(j);
         }
         return s;

@@ -59,7 +59,7 @@ class VectorMathTest {
     @Test
     void expIsWithinOneUlp() {
         // Cephes' polynomial is a hair over 1 ulp at worst (1.002 near x = 48.2)
-        double u = maxUlps(sweep(-104f, 89f, 400_003), VectorMath::exp, VectorMath::exp, Math::exp);
+        double u = maxUlps(sweep(-104f, 89f, 100_003), VectorMath::exp, VectorMath::exp, Math::exp);
         assertTrue(u <= 1.01, "exp max error " + u + " ulp");
         float[] edges = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 88.72283f, 88.72284f, -87.33655f,
             -103.97208f, -103.97209f, 0f, -0f, 1e-20f, -1e-20f, 150f, -150f, Float.MAX_VALUE, -Float.MAX_VALUE};
@@ -68,9 +68,9 @@ class VectorMathTest {
 
     @Test
     void logIsWithinOneUlp() {
-        double u = maxUlps(sweep(1e-3f, 50f, 400_003), VectorMath::log, VectorMath::log, Math::log);
+        double u = maxUlps(sweep(1e-3f, 50f, 100_003), VectorMath::log, VectorMath::log, Math::log);
         assertTrue(u <= 1.0, "log max error " + u + " ulp");
-        float[] wide = new float[300_000];
+        float[] wide = new float[100_000];
         java.util.Random rnd = new java.util.Random(11);
         for (int i = 0; i < wide.length; i++) {
             wide[i] = Float.intBitsToFloat(rnd.nextInt(0x7f800000)); // every positive finite float, subnormals too
@@ -84,10 +84,10 @@ class VectorMathTest {
 
     @Test
     void tanhSigmoidSiluAreWithinThreeUlps() {
-        float[] x = sweep(-30f, 30f, 400_003);
+        float[] x = sweep(-30f, 30f, 100_003);
         double u = maxUlps(x, VectorMath::tanh, VectorMath::tanh, Math::tanh);
         assertTrue(u <= 2.0, "tanh max error " + u + " ulp");
-        u = maxUlps(sweep(-0.7f, 0.7f, 200_003), VectorMath::tanh, VectorMath::tanh, Math::tanh);
+        u = maxUlps(sweep(-0.7f, 0.7f, 50_003), VectorMath::tanh, VectorMath::tanh, Math::tanh);
         assertTrue(u <= 2.0, "tanh near the branch point: " + u + " ulp");
         u = maxUlps(x, VectorMath::sigmoid, VectorMath::sigmoid, v -> 1 / (1 + Math.exp(-v)));
         assertTrue(u <= 3.0, "sigmoid max error " + u + " ulp");

@@ -25,7 +25,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Elementwise kernels on F32 {@code [rows, hidden]} activations: {@code a + b}, a bias row added to
- * every row, SiLU, and a BF16 to F32 cast (the mixed-precision widening). The CPU backend's kernels
+ * every row, SiLU, a BF16 to F32 cast (the mixed-precision widening) and a transposed copy (a weight
+ * laid out for the backward GEMM). The CPU backend's kernels
  * on all cores and on one thread against plain scalar loops (fp32, one thread; SiLU with
  * {@code Math.exp}) in the same run.
  *
@@ -58,6 +59,7 @@ public class ElementwiseBenchmark {
     private Tensor bias;
     private Tensor y;
     private Tensor h;
+    private Tensor yt;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -84,6 +86,7 @@ public class ElementwiseBenchmark {
         b = Tensor.view(CpuStorage.wrap(ba), shape, strides, 0);
         y = Tensor.view(CpuStorage.wrap(ya), shape, strides, 0);
         h = Tensor.view(CpuStorage.wrap(ha, DType.BF16), shape, strides, 0);
+        yt = Tensor.view(CpuStorage.wrap(ya), new int[] {hidden, rows}, Shapes.contiguousStrides(hidden, rows), 0);
         bias = Tensor.view(CpuStorage.wrap(biasa), new int[] {hidden}, new int[] {1}, 0);
     }
 
@@ -173,6 +176,29 @@ public class ElementwiseBenchmark {
     public float[] bf16ToF32Scalar() {
         for (int i = 0; i < ya.length; i++) {
             ya[i] = DType.bf16BitsToFloat(ha[i]);
+        }
+        return ya;
+    }
+
+    @Benchmark
+    public Tensor transposeVectorAllThreads() {
+        all.copy(a.transpose(0, 1), yt);
+        return yt;
+    }
+
+    @Benchmark
+    public Tensor transposeVectorOneThread() {
+        one.copy(a.transpose(0, 1), yt);
+        return yt;
+    }
+
+    /** Baseline: the textbook transpose, reading rows and writing columns. */
+    @Benchmark
+    public float[] transposeScalar() {
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < hidden; j++) {
+                ya[j * rows + r] = aa[r * hidden + j];
+            }
         }
         return ya;
     }

@@ -8,7 +8,7 @@ package org.internlmj.tensor.cpu;
  */
 final class Scratch {
     /** Float slots: kernels use distinct slots for the operands they stage at the same time. */
-    static final int SLOTS = 4;
+    static final int SLOTS = 3;
 
     private static final ThreadLocal<Scratch> LOCAL = ThreadLocal.withInitial(Scratch::new);
 

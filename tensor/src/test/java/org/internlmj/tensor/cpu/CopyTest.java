@@ -67,7 +67,7 @@ class CopyTest {
     void narrowFloatsRoundLikeDTypeIncludingNaNPayloads() {
         int[] patterns = {0x7fc00000, 0x7f800001, 0xffbfffff, 0x7fa00000, 0x3f808000, 0x3f818000, 0x3f808001, 0x7f7fffff,
             0xff7fffff, 0x00000001, 0x80000000, 0x477ff000, 0x38800000, 0x33800000, 0x7f800000};
-        float[] f = new float[patterns.length * 3];
+        float[] f = new float[patterns.length + 20_000];
         Random rnd = new Random(2);
         for (int i = 0; i < f.length; i++) {
             f[i] = i < patterns.length ? Float.intBitsToFloat(patterns[i]) : Float.intBitsToFloat(rnd.nextInt());

@@ -110,17 +110,17 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void fill(Tensor out, double value) {
-        reference.fill(out, value);
+        Copy.fill(parallel, out, value);
     }
 
     @Override
     public void copy(Tensor src, Tensor dst) {
-        reference.copy(src, dst);
+        Copy.copy(parallel, src, dst);
     }
 
     @Override
     public void fillRandom(Tensor out, Distribution distribution, double a, double b, long seed, long offset) {
-        reference.fillRandom(out, distribution, a, b, seed, offset);
+        RandomFill.fillRandom(parallel, out, distribution, a, b, seed, offset);
     }
 
     // ---------------------------------------------------------------- GEMM
@@ -134,37 +134,37 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void unary(UnaryOp op, Tensor x, Tensor out) {
-        reference.unary(op, x, out);
+        Elementwise.unary(parallel, op, x, out);
     }
 
     @Override
     public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
-        reference.binary(op, a, b, out);
+        Elementwise.binary(parallel, op, a, b, out);
     }
 
     @Override
     public void affine(Tensor x, double scale, double shift, Tensor out) {
-        reference.affine(x, scale, shift, out);
+        Elementwise.affine(parallel, x, scale, shift, out);
     }
 
     @Override
     public void reduce(ReduceOp op, Tensor x, int dim, Tensor out) {
-        reference.reduce(op, x, dim, out);
+        Reductions.reduce(parallel, op, x, dim, out);
     }
 
     @Override
     public double sumOfSquares(Tensor x) {
-        return reference.sumOfSquares(x);
+        return Reductions.sumOfSquares(parallel, x);
     }
 
     @Override
     public void softmax(Tensor x, Tensor out, boolean log) {
-        reference.softmax(x, out, log);
+        Softmax.softmax(parallel, x, out, log);
     }
 
     @Override
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) {
-        reference.softmaxBackward(y, dy, dx, log);
+        Softmax.softmaxBackward(parallel, y, dy, dx, log);
     }
 
     // ---------------------------------------------------------------- fused transformer kernels

@@ -31,14 +31,6 @@ final class VectorMath {
     private static final float ROUND_MAGIC = 12582912f;
     private static final int ROUND_MAGIC_BITS = Float.floatToRawIntBits(ROUND_MAGIC);
     /** Beyond these the scale factors below would leave their range; the results are inf and 0. */
-    private static final float EXP_HI = 100f;
-    private static final float EXP_LO = -120f;
-    private static final float E0 = 1.9875691500E-4f;
-    private static final float E1 = 1.3981999507E-3f;
-    private static final float E2 = 8.3334519073E-3f;
-    private static final float E3 = 4.1665795894E-2f;
-    private static final float E4 = 1.6666665459E-1f;
-    private static final float E5 = 5.0000001201E-1f;
 
     private static final float SQRT_HALF = 0.707106781186547524f;
     private static final float TWO_POW_23 = 8388608f;
@@ -69,49 +61,17 @@ final class VectorMath {
 
     // ---------------------------------------------------------------- exp
 
-    /** e^x per lane: {@code e^x = 2^n * e^r}, {@code |r| <= ln2/2}, e^r by a degree-7 polynomial. */
+    /**
+     * e^x per lane: {@link VectorExp}'s Cephes polynomial (results below e^-86.6 flush to 0: a subnormal
+     * result would make every later multiply by it tens of times slower).
+     */
     static FloatVector exp(FloatVector x) {
-        FloatVector t = x.fma(c(LOG2E), c(ROUND_MAGIC));
-        FloatVector nf = t.sub(ROUND_MAGIC);
-        IntVector n = t.reinterpretAsInts().sub(ROUND_MAGIC_BITS);
-        FloatVector r = nf.fma(c(-LN2_HI), x);
-        r = nf.fma(c(-LN2_LO), r);
-        FloatVector p = r.fma(c(E0), c(E1));
-        p = p.fma(r, c(E2));
-        p = p.fma(r, c(E3));
-        p = p.fma(r, c(E4));
-        p = p.fma(r, c(E5));
-        p = p.fma(r.mul(r), r).add(1f);
-        // 2^n as two factors so that n down to -150 (subnormal results) and up to 128 stay representable.
-        IntVector n1 = n.lanewise(VectorOperators.ASHR, 1);
-        IntVector n2 = n.sub(n1);
-        FloatVector s1 = n1.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        FloatVector s2 = n2.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        FloatVector y = p.mul(s1).mul(s2);
-        y = y.blend(Float.POSITIVE_INFINITY, x.compare(VectorOperators.GT, EXP_HI));
-        return y.blend(0f, x.compare(VectorOperators.LT, EXP_LO));
+        return VectorExp.exp(x);
     }
 
     /** Scalar twin of {@link #exp(FloatVector)}: the same bits. */
     static float exp(float x) {
-        float t = Math.fma(x, LOG2E, ROUND_MAGIC);
-        float nf = t - ROUND_MAGIC;
-        int n = Float.floatToRawIntBits(t) - ROUND_MAGIC_BITS;
-        float r = Math.fma(nf, -LN2_HI, x);
-        r = Math.fma(nf, -LN2_LO, r);
-        float p = Math.fma(r, E0, E1);
-        p = Math.fma(p, r, E2);
-        p = Math.fma(p, r, E3);
-        p = Math.fma(p, r, E4);
-        p = Math.fma(p, r, E5);
-        p = Math.fma(p, r * r, r) + 1f;
-        int n1 = n >> 1;
-        int n2 = n - n1;
-        float y = p * Float.intBitsToFloat((n1 + 127) << 23) * Float.intBitsToFloat((n2 + 127) << 23);
-        if (x > EXP_HI) {
-            y = Float.POSITIVE_INFINITY;
-        }
-        return x < EXP_LO ? 0f : y;
+        return VectorExp.exp(x);
     }
 
     // ---------------------------------------------------------------- log

@@ -95,4 +95,47 @@ class TrainerTest {
             assertArrayEquals(straight[i], resumed[i], "parameter " + i);
         }
     }
+
+    @Test
+    void overflowingStepsAreSkippedAndDoNotAdvanceTheSchedules() throws IOException {
+        // fp16 gradients with a loss scale of 2^30 overflow; with hysteresis 2 the scale halves from the
+        // second overflow on until the gradients fit, and only then do steps (and the LR schedule) advance
+        try (Trainer t = new Trainer(TrainConfig.parse(CONFIG, List.of("ckpt.enable_save_ckpt=false", "data.valid_every=0",
+                "model.dtype=torch.float16", "grad_scaler.fp16.initial_scale=1073741824", "grad_scaler.max_scale=1073741824")),
+                dir, s -> { })) {
+            t.fit(3);
+            assertEquals(3, t.state().step());
+            assertTrue(t.state().skippedSteps() >= 2, "skipped " + t.state().skippedSteps());
+        }
+        List<JsonNode> m = TinyRun.steps(metrics(dir.resolve("run")));
+        List<JsonNode> skipped = m.stream().filter(j -> j.get("skipped").asBoolean()).toList();
+        List<JsonNode> applied = m.stream().filter(j -> !j.get("skipped").asBoolean()).toList();
+        assertEquals(3, applied.size());
+        for (JsonNode j : skipped) {
+            assertEquals(0, j.get("step").asInt(), "a skipped step keeps the step count at 0: " + j);
+            assertTrue(j.get("grad_norm").asDouble() < 0, "inf/nan norms are reported as -1/-2: " + j);
+        }
+        // hysteresis 2: the scale used by skipped step k is 2^30, 2^30, 2^29, 2^28, ...
+        for (int k = 0; k < skipped.size(); k++) {
+            assertEquals(Math.pow(2, 30 - Math.max(0, k - 1)), skipped.get(k).get("loss_scale").asDouble(), "skip " + k);
+        }
+        assertEquals(Math.pow(2, 30 - Math.max(0, skipped.size() - 1)), applied.get(0).get("loss_scale").asDouble());
+        assertEquals(applied.get(0).get("lr").asDouble(), skipped.get(0).get("lr").asDouble(),
+                "the first applied step uses the LR the skipped ones would have used");
+    }
+
+    @Test
+    void bf16TrainingTracksFp32() throws IOException {
+        double[] last = new double[2];
+        String[] dtypes = {"torch.float32", "torch.bfloat16"};
+        for (int i = 0; i < 2; i++) {
+            Path d = Files.createDirectories(dir.resolve("d" + i));
+            Files.createSymbolicLink(d.resolve("data"), dir.resolve("data"));
+            try (Trainer t = new Trainer(TrainConfig.parse(CONFIG, List.of("ckpt.enable_save_ckpt=false",
+                    "data.valid_every=0", "model.dtype=" + dtypes[i])), d, s -> { })) {
+                last[i] = t.fit();
+            }
+        }
+        assertEquals(last[0], last[1], 0.05 * last[0], "bf16 and fp32 losses after 6 steps");
+    }
 }

@@ -57,4 +57,14 @@ class MainTest {
         assertNotEquals(0, r.code());
         assertTrue(r.err().contains("frobnicate"), r.err());
     }
+
+    @Test
+    void infoDescribesAConfig() {
+        Result r = run("info", "--config", "../configs/7b.yaml");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("MLP hidden 11008"), r.out());
+        assertTrue(r.out().contains("parameters: 7,321,948,160 (7.32B)"), r.out());
+        Result b = run("info", "--config", "../configs/30b.yaml");
+        assertTrue(b.out().contains("MLP hidden 16384") && b.out().contains("28,449,036,288"), b.out());
+    }
 }

@@ -1,0 +1,10 @@
+package org.internlmj.dist;
+
+/** A collective or point-to-point operation did not complete in time; names the op, group and missing ranks. */
+public final class CollectiveTimeoutException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    public CollectiveTimeoutException(String message) {
+        super(message);
+    }
+}

@@ -1,56 +1,325 @@
 package org.internlmj.dist;
 
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
 import org.internlmj.autograd.Variable;
 import org.internlmj.tensor.AdamWStep;
 import org.internlmj.tensor.DType;
+import org.internlmj.tensor.MemoryScope;
 import org.internlmj.tensor.Tensor;
 
 /**
- * InternLM's hybrid ZeRO optimizer (AdamW) with the numerics of {@code hybrid_zero_optim.py}: fp32 master
- * weights and Adam moments next to model weights in {@code model.dtype}; the loss is scaled by the
- * {@link GradScaler}; at {@code step} the global L2 norm of the gradients is taken, inf/nan skips the
- * update (the scaler backs off, the caller's LR and beta2 schedules must not advance), otherwise the
- * gradients are unscaled and clipped by one factor {@code loss_scale * max(1, (norm + 1e-6) / clip)} inside
- * the AdamW kernel, which also writes the updated weights back in the model dtype.
+ * InternLM's hybrid ZeRO optimizer (AdamW, {@code hybrid_zero_optim.py}) over process groups.
  *
- * <p>This class runs one rank's whole model (a ZeRO group of size 1); sharding the master weights and
- * moments over a data-parallel group, bucketed gradient all-reduce and parameter broadcast come with the
- * process groups of the data-parallel work.
+ * <p><b>Numerics</b> (the same in every mode): fp32 master weights and Adam moments next to model weights
+ * in {@code model.dtype}; the loss is scaled by the {@link GradScaler}; at {@link #step} the global L2
+ * norm of the gradients is computed across the owners of the optimizer state (parameters replicated
+ * across tensor-parallel ranks counted once); inf/nan skips the update (the scaler backs off; the
+ * caller's LR and beta2 schedules must not advance); otherwise the gradients are unscaled and clipped by
+ * one factor {@code loss_scale * max(1, (norm + 1e-6) / clip)} inside the AdamW kernel, which also writes
+ * the updated weights back in the model dtype.
+ *
+ * <p><b>Sharding</b> over the ZeRO group ({@code parallel.zero1}):
+ * <ul>
+ *   <li>whole tensors (InternLM's default): each parameter is owned by one rank of the ZeRO group, assigned
+ *       greedily by size (largest first, to the rank with the fewest elements); gradients are averaged over
+ *       the whole data-parallel group with all-reduce, in buckets of {@code reduce_bucket_size} elements,
+ *       each launched as soon as its last gradient is complete during the last micro-batch's backward
+ *       ({@code overlap_sync_grad}; one bucket in flight) or all at {@code step}; owners update their
+ *       parameters and broadcast them to the ZeRO group;</li>
+ *   <li>split tensors (InternEvo's {@code use_split_tensor_optim}): every parameter is padded to a multiple of
+ *       the ZeRO size and split evenly; gradients are reduce-scattered (all-reduced then sliced when the ZeRO
+ *       group is smaller than the data-parallel group); updated slices are all-gathered.</li>
+ * </ul>
+ * Gradients live in flat per-bucket buffers the parameters' {@code grad()} views point into, so the
+ * backward pass accumulates straight into the memory the collectives send.
  */
 public final class HybridZeroOptimizer {
     private final List<Variable> params;
-    private final List<Tensor> masters = new ArrayList<>();
-    private final List<Tensor> expAvg = new ArrayList<>();
-    private final List<Tensor> expAvgSq = new ArrayList<>();
+    private final List<String> names;
+    private final boolean[] replicatedAcrossTensor;
     private final Settings settings;
     private final GradScaler scaler;
+    private final Groups groups;
+    private final int zeroRank;
+    private final int zeroSize;
+    private final List<Shard> shards = new ArrayList<>();
+    private final List<Bucket> buckets = new ArrayList<>();
+    private final Bucket[] bucketOf;
+    private final int[] owner;
+    private volatile boolean gradSync;
+    private ProcessGroup.Work inFlight;
+    private List<ProcessGroup.Work> pendingParams = List.of();
     private long steps;
 
-    /** AdamW's constant hyper-parameters and the clipping threshold (0 = no clipping). */
-    public record Settings(double beta1, double eps, double weightDecay, double clipGradNorm) {
+    /** AdamW's constant hyper-parameters, clipping (0 = none) and the ZeRO communication settings. */
+    public record Settings(double beta1, double eps, double weightDecay, double clipGradNorm, long reduceBucketSize,
+                           boolean overlapSyncGrad, boolean overlapSyncParam, boolean splitTensors) {
+        /** One-rank settings: no overlap machinery needed. */
+        public static Settings local(double beta1, double eps, double weightDecay, double clipGradNorm) {
+            return new Settings(beta1, eps, weightDecay, clipGradNorm, 512L * 1024 * 1024, false, false, false);
+        }
     }
 
     /**
-     * Outcome of a step.
+     * The groups the optimizer talks to.
      *
-     * @param gradNorm global L2 norm of the unscaled gradients; -1 if infinite, -2 if NaN (InternLM's codes)
+     * @param data gradients are averaged over it
+     * @param zero optimizer state is sharded over it (a subgroup of {@code data} or the same ranks)
+     * @param model the grad-norm partial sums are added over it (tensor x pipeline ranks of one replica)
+     * @param tensorRank this rank's tensor-parallel index (replicated parameters count on index 0 only)
      */
+    public record Groups(ProcessGroup data, ProcessGroup zero, ProcessGroup model, int tensorRank) {
+        public static Groups solo() {
+            SoloProcessGroup g = new SoloProcessGroup("solo");
+            return new Groups(g, g, g, 0);
+        }
+    }
+
+    /**
+     * The optimizer state this rank holds for one parameter: elements {@code [start, end)} of its flattened
+     * data (the whole tensor in whole-tensor mode). {@code master} is the parameter's own tensor when the
+     * model is fp32 and the rank owns it whole.
+     */
+    public record Shard(int param, String name, int start, int end, Tensor master, Tensor expAvg, Tensor expAvgSq) {
+        public int length() {
+            return end - start;
+        }
+    }
+
+    /** Outcome of a step. {@code gradNorm}: L2 norm of the unscaled gradients; -1 if inf, -2 if NaN. */
     public record StepResult(boolean applied, double gradNorm, double lossScale) {
     }
 
-    public HybridZeroOptimizer(List<Variable> params, Settings settings, GradScaler scaler) {
+    /** One rank's whole model, no communication. */
+    public HybridZeroOptimizer(List<Variable> params, List<String> names, Settings settings, GradScaler scaler) {
+        this(params, names, new boolean[params.size()], settings, scaler, Groups.solo());
+    }
+
+    /**
+     * @param names each parameter's unique name (checkpoint keys of its optimizer state)
+     * @param replicatedAcrossTensor parameters every tensor-parallel rank holds whole (counted once in the norm)
+     */
+    public HybridZeroOptimizer(List<Variable> params, List<String> names, boolean[] replicatedAcrossTensor,
+                               Settings settings, GradScaler scaler, Groups groups) {
+        if (names.size() != params.size() || replicatedAcrossTensor.length != params.size()) {
+            throw new IllegalArgumentException(params.size() + " parameters, " + names.size() + " names, "
+                    + replicatedAcrossTensor.length + " replication flags: one each expected");
+        }
         this.params = List.copyOf(params);
+        this.names = List.copyOf(names);
+        this.replicatedAcrossTensor = replicatedAcrossTensor.clone();
         this.settings = settings;
         this.scaler = scaler;
-        for (Variable p : this.params) {
-            Tensor d = p.data();
-            masters.add(d.dtype() == DType.F32 ? d : d.to(DType.F32));
-            expAvg.add(Tensor.zeros(DType.F32, d.device(), d.shape()));
-            expAvgSq.add(Tensor.zeros(DType.F32, d.device(), d.shape()));
+        this.groups = groups;
+        this.zeroRank = groups.zero().rank();
+        this.zeroSize = groups.zero().size();
+        this.owner = new int[params.size()];
+        this.bucketOf = new Bucket[params.size()];
+        if (settings.splitTensors()) {
+            Arrays.fill(owner, -1);
+            for (int i = 0; i < params.size(); i++) {
+                int n = params.get(i).numel();
+                int per = (n + zeroSize - 1) / zeroSize;
+                int start = Math.min(n, zeroRank * per);
+                int end = Math.min(n, start + per);
+                if (end > start) {
+                    shards.add(newShard(i, start, end));
+                }
+            }
+        } else {
+            assignOwners();
+            for (int i = 0; i < params.size(); i++) {
+                if (owner[i] == zeroRank) {
+                    shards.add(newShard(i, 0, params.get(i).numel()));
+                }
+            }
+        }
+        buildBuckets();
+    }
+
+    /** InternLM's greedy partition: largest tensors first, each to the rank holding the fewest elements. */
+    private void assignOwners() {
+        Integer[] order = new Integer[params.size()];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, Comparator.comparingInt((Integer i) -> params.get(i).numel()).reversed());
+        long[] load = new long[zeroSize];
+        for (int i : order) {
+            int best = 0;
+            for (int r = 1; r < zeroSize; r++) {
+                if (load[r] < load[best]) {
+                    best = r;
+                }
+            }
+            owner[i] = best;
+            load[best] += params.get(i).numel();
         }
     }
+
+    private Shard newShard(int i, int start, int end) {
+        Tensor data = params.get(i).data();
+        Tensor flat = data.reshape(-1).narrow(0, start, end - start);
+        boolean whole = start == 0 && end == data.numel();
+        Tensor master = whole && data.dtype() == DType.F32 ? data
+                : flat.dtype() == DType.F32 ? flat.copy() : flat.to(DType.F32);
+        return new Shard(i, names.get(i), start, end, master,
+                Tensor.zeros(DType.F32, data.device(), end - start), Tensor.zeros(DType.F32, data.device(), end - start));
+    }
+
+    // ---------------------------------------------------------------- gradient buckets
+
+    /** A flat gradient buffer holding several parameters' gradients back to back. */
+    private final class Bucket {
+        final List<Integer> members = new ArrayList<>();
+        final List<Integer> offsets = new ArrayList<>();
+        Tensor flat;
+        int remaining;
+        boolean launched;
+        ProcessGroup.Work work;
+
+        void launch() {
+            launched = true;
+            if (settings.splitTensors() && groups.data().size() == zeroSize) {
+                work = reduceScatterSlices();
+            } else {
+                work = groups.data().allReduce(flat, ProcessGroup.ReduceOp.AVG);
+            }
+        }
+
+        /** Split mode: each member's padded gradient is reduce-scattered; this rank keeps its slice, in place. */
+        private ProcessGroup.Work reduceScatterSlices() {
+            List<ProcessGroup.Work> works = new ArrayList<>();
+            for (int k = 0; k < members.size(); k++) {
+                int i = members.get(k);
+                int n = params.get(i).numel();
+                int per = (n + zeroSize - 1) / zeroSize;
+                Tensor padded = flat.narrow(0, offsets.get(k), per * zeroSize);
+                Tensor mine = padded.narrow(0, zeroRank * per, per);
+                works.add(groups.data().reduceScatter(padded, sliceBuffer(i, per), ProcessGroup.ReduceOp.AVG));
+                works.add(new CopyBack(sliceBuffer(i, per), mine));
+            }
+            return all(works);
+        }
+    }
+
+    private final java.util.Map<Integer, Tensor> sliceBuffers = new java.util.HashMap<>();
+
+    private Tensor sliceBuffer(int i, int per) {
+        return sliceBuffers.computeIfAbsent(i, k -> Tensor.zeros(params.get(k).dtype(), params.get(k).device(), per));
+    }
+
+    /** Completes by copying a received slice back into the bucket once the collective before it finished. */
+    private static final class CopyBack implements ProcessGroup.Work {
+        private final Tensor from;
+        private final Tensor to;
+        private boolean done;
+
+        CopyBack(Tensor from, Tensor to) {
+            this.from = from;
+            this.to = to;
+        }
+
+        @Override
+        public void await() {
+            if (!done) {
+                to.copyFrom(from);
+                done = true;
+            }
+        }
+
+        @Override
+        public boolean isDone() {
+            return done;
+        }
+    }
+
+    private static ProcessGroup.Work all(List<ProcessGroup.Work> works) {
+        return new ProcessGroup.Work() {
+            @Override
+            public void await() {
+                for (ProcessGroup.Work w : works) {
+                    w.await();
+                }
+            }
+
+            @Override
+            public boolean isDone() {
+                return works.stream().allMatch(ProcessGroup.Work::isDone);
+            }
+        };
+    }
+
+    /**
+     * Buckets in reverse parameter order (the order gradients complete in backward), each up to
+     * {@code reduce_bucket_size} elements and one dtype; every parameter's grad becomes a view into its
+     * bucket (split mode pads each parameter to a multiple of the ZeRO size).
+     */
+    private void buildBuckets() {
+        Bucket cur = null;
+        long curSize = 0;
+        for (int i = params.size() - 1; i >= 0; i--) {
+            Variable p = params.get(i);
+            int n = p.numel();
+            int len = settings.splitTensors() ? (n + zeroSize - 1) / zeroSize * zeroSize : n;
+            if (cur == null || curSize + len > settings.reduceBucketSize() || params.get(cur.members.get(0)).dtype() != p.dtype()) {
+                cur = new Bucket();
+                buckets.add(cur);
+                curSize = 0;
+            }
+            cur.members.add(i);
+            cur.offsets.add((int) curSize);
+            curSize += len;
+            bucketOf[i] = cur;
+        }
+        for (Bucket b : buckets) {
+            int total = 0;
+            for (int k = 0; k < b.members.size(); k++) {
+                int i = b.members.get(k);
+                int n = params.get(i).numel();
+                total = Math.max(total, b.offsets.get(k) + (settings.splitTensors() ? (n + zeroSize - 1) / zeroSize * zeroSize : n));
+            }
+            Variable first = params.get(b.members.get(0));
+            b.flat = Tensor.zeros(first.dtype(), first.device(), total);
+            for (int k = 0; k < b.members.size(); k++) {
+                Variable p = params.get(b.members.get(k));
+                p.setGrad(b.flat.narrow(0, b.offsets.get(k), p.numel()).view(p.shape()));
+                int idx = b.members.get(k);
+                p.addGradHook(v -> gradReady(idx));
+            }
+            b.remaining = b.members.size();
+        }
+    }
+
+    /**
+     * Enables gradient synchronisation for the coming backward pass: InternLM skips it during gradient
+     * accumulation and syncs during the last micro-batch's backward.
+     */
+    public void syncGradientsInNextBackward(boolean on) {
+        this.gradSync = on;
+    }
+
+    private void gradReady(int i) {
+        if (!gradSync || !settings.overlapSyncGrad() || groups.data().size() == 1) {
+            return;
+        }
+        Bucket b = bucketOf[i];
+        synchronized (this) {
+            if (--b.remaining == 0 && !b.launched) {
+                // one bucket in flight: wait for the previous before sending the next
+                if (inFlight != null) {
+                    inFlight.await();
+                }
+                b.launch();
+                inFlight = b.work;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- step
 
     /** The factor the loss is multiplied by before backward. */
     public double lossScale() {
@@ -66,15 +335,29 @@ public final class HybridZeroOptimizer {
         return steps;
     }
 
+    /** Waits for the parameter broadcasts of the last step (with {@code overlap_sync_param}: before the next forward). */
+    public void awaitParameters() {
+        for (ProcessGroup.Work w : pendingParams) {
+            w.await();
+        }
+        pendingParams = List.of();
+    }
+
     /** Applies one update with this step's learning rate and beta2, then zeroes the gradients. */
     public StepResult step(double lr, double beta2) {
+        awaitParameters();
+        flushGradients();
         double lossScale = scaler.scale();
         double sumSq = 0;
-        for (Variable p : params) {
-            Tensor g = p.grad();
-            if (g != null) {
+        try (MemoryScope scope = MemoryScope.open()) {
+            for (Shard s : shards) {
+                if (replicatedAcrossTensor[s.param()] && groups.tensorRank() != 0) {
+                    continue;
+                }
+                Tensor g = gradSlice(s);
                 sumSq += g.backend().sumOfSquares(g);
             }
+            sumSq = allReduceSum(sumSq);
         }
         boolean overflow = !Double.isFinite(sumSq);
         scaler.update(overflow);
@@ -90,39 +373,121 @@ public final class HybridZeroOptimizer {
         steps++;
         AdamWStep hp = new AdamWStep(lr, settings.beta1(), beta2, settings.eps(), settings.weightDecay(), steps,
                 1.0 / combined);
-        for (int i = 0; i < params.size(); i++) {
-            Variable p = params.get(i);
-            Tensor g = p.grad();
-            if (g == null) {
-                continue; // a parameter no loss reached gets no update, as torch's AdamW skips grad-less params
-            }
-            Tensor master = masters.get(i);
-            Tensor modelCopy = master == p.data() ? null : p.data();
-            master.backend().adamw(master, g, expAvg.get(i), expAvgSq.get(i), hp, modelCopy);
+        for (Shard s : shards) {
+            Tensor data = params.get(s.param()).data();
+            Tensor modelCopy = s.master() == data ? null : data.reshape(-1).narrow(0, s.start(), s.length());
+            s.master().backend().adamw(s.master().reshape(-1), gradSlice(s), s.expAvg(), s.expAvgSq(), hp, modelCopy);
         }
         zeroGrads();
+        shareParameters();
         return new StepResult(true, norm, lossScale);
     }
 
-    private void zeroGrads() {
-        for (Variable p : params) {
-            if (p.grad() != null) {
-                p.zeroGrad();
+    private Tensor gradSlice(Shard s) {
+        Variable p = params.get(s.param());
+        return p.grad().reshape(-1).narrow(0, s.start(), s.length());
+    }
+
+    /** Launches every bucket not launched by hooks and waits for all. */
+    private void flushGradients() {
+        if (groups.data().size() > 1) {
+            for (Bucket b : buckets) {
+                if (!b.launched) {
+                    if (inFlight != null && !settings.overlapSyncGrad()) {
+                        inFlight.await();
+                    }
+                    b.launch();
+                    inFlight = b.work;
+                }
             }
+            for (Bucket b : buckets) {
+                b.work.await();
+            }
+        }
+        inFlight = null;
+        for (Bucket b : buckets) {
+            b.launched = false;
+            b.work = null;
+            b.remaining = b.members.size();
         }
     }
 
-    /** fp32 master copy of parameter {@code i} (the parameter's own tensor when the model is fp32). */
-    public Tensor master(int i) {
-        return masters.get(i);
+    private double allReduceSum(double local) {
+        if (groups.model().size() == 1 && groups.zero().size() == 1) {
+            return local;
+        }
+        // fp32 like InternLM's norm all-reduce; every rank gets the same bits, so skip decisions agree
+        Tensor t = Tensor.of(new float[] {(float) local}, 1);
+        if (groups.model().size() > 1) {
+            groups.model().allReduce(t, ProcessGroup.ReduceOp.SUM).await();
+        }
+        if (groups.zero().size() > 1) {
+            groups.zero().allReduce(t, ProcessGroup.ReduceOp.SUM).await();
+        }
+        return t.toDoubleArray()[0];
     }
 
-    public Tensor expAvg(int i) {
-        return expAvg.get(i);
+    /** Owners broadcast updated weights (whole tensors) or slices are all-gathered (split tensors). */
+    private void shareParameters() {
+        if (zeroSize == 1) {
+            return;
+        }
+        List<ProcessGroup.Work> works = new ArrayList<>();
+        if (settings.splitTensors()) {
+            for (int i = 0; i < params.size(); i++) {
+                Tensor data = params.get(i).data();
+                int n = data.numel();
+                int per = (n + zeroSize - 1) / zeroSize;
+                Tensor gathered = Tensor.empty(data.dtype(), data.device(), per * zeroSize);
+                Tensor mine = Tensor.zeros(data.dtype(), data.device(), per);
+                int start = Math.min(n, zeroRank * per);
+                int len = Math.min(n, start + per) - start;
+                if (len > 0) {
+                    mine.narrow(0, 0, len).copyFrom(data.reshape(-1).narrow(0, start, len));
+                }
+                ProcessGroup.Work w = groups.zero().allGather(mine, gathered);
+                works.add(w);
+                works.add(new CopyBack(gathered.narrow(0, 0, n), data.reshape(-1)));
+            }
+        } else {
+            for (int i = 0; i < params.size(); i++) {
+                works.add(groups.zero().broadcast(params.get(i).data(), owner[i]));
+            }
+        }
+        pendingParams = works;
+        if (!settings.overlapSyncParam()) {
+            awaitParameters();
+        }
     }
 
-    public Tensor expAvgSq(int i) {
-        return expAvgSq.get(i);
+    private void zeroGrads() {
+        for (Bucket b : buckets) {
+            b.flat.backend().fill(b.flat, 0);
+        }
+    }
+
+    // ---------------------------------------------------------------- state
+
+    /** The optimizer state this rank holds. */
+    public List<Shard> shards() {
+        return List.copyOf(shards);
+    }
+
+    /** The ZeRO rank that owns parameter {@code i} in whole-tensor mode (-1 in split mode). */
+    public int owner(int i) {
+        return owner[i];
+    }
+
+    /** Bytes of optimizer state (masters that are not the parameters themselves, and both moments) on this rank. */
+    public long stateBytes() {
+        long b = 0;
+        for (Shard s : shards) {
+            b += 8L * s.length();
+            if (s.master() != params.get(s.param()).data()) {
+                b += 4L * s.length();
+            }
+        }
+        return b;
     }
 
     /**
@@ -130,14 +495,15 @@ public final class HybridZeroOptimizer {
      * {@code reload_zero_fp32_buff}).
      */
     public void reloadMasters() {
-        for (int i = 0; i < params.size(); i++) {
-            if (masters.get(i) != params.get(i).data()) {
-                masters.get(i).copyFrom(params.get(i).data());
+        for (Shard s : shards) {
+            Tensor data = params.get(s.param()).data();
+            if (s.master() != data) {
+                s.master().reshape(-1).copyFrom(data.reshape(-1).narrow(0, s.start(), s.length()));
             }
         }
     }
 
-    /** Restores the step count (with masters and moments copied in by the checkpoint loader). */
+    /** Restores the step count (masters and moments are copied in by the checkpoint loader). */
     public void restoreSteps(long steps) {
         this.steps = steps;
     }

@@ -23,20 +23,27 @@ public record CheckpointContent(TrainState state, Map<String, Tensor> model, Map
     public static CheckpointContent capture(TrainState state, Module model, HybridZeroOptimizer optimizer, JsonNode config,
                                             String tokenizer, boolean copy) {
         Map<String, Tensor> weights = new LinkedHashMap<>();
-        Map<String, Tensor> opt = new LinkedHashMap<>();
-        List<Parameter> params = model.parameters();
-        for (int i = 0; i < params.size(); i++) {
-            Parameter p = params.get(i);
+        for (Parameter p : model.parameters()) {
             weights.put(p.name(), copy ? p.data().copy() : p.data());
-            if (optimizer != null) {
-                // an fp32 model's master weights are its parameters: stored once, under model
-                if (optimizer.master(i) != p.data()) {
-                    opt.put("master." + p.name(), copy ? optimizer.master(i).copy() : optimizer.master(i));
+        }
+        Map<String, Tensor> opt = new LinkedHashMap<>();
+        if (optimizer != null) {
+            List<Parameter> params = model.parameters();
+            for (HybridZeroOptimizer.Shard s : optimizer.shards()) {
+                String key = key(s, params.get(s.param()).numel());
+                // an fp32 model's master weights are its parameters: stored once, in the model file
+                if (s.master() != params.get(s.param()).data()) {
+                    opt.put("master." + key, copy ? s.master().copy() : s.master());
                 }
-                opt.put("exp_avg." + p.name(), copy ? optimizer.expAvg(i).copy() : optimizer.expAvg(i));
-                opt.put("exp_avg_sq." + p.name(), copy ? optimizer.expAvgSq(i).copy() : optimizer.expAvgSq(i));
+                opt.put("exp_avg." + key, copy ? s.expAvg().copy() : s.expAvg());
+                opt.put("exp_avg_sq." + key, copy ? s.expAvgSq().copy() : s.expAvgSq());
             }
         }
         return new CheckpointContent(state, weights, opt, optimizer == null ? 0 : optimizer.steps(), config, tokenizer);
+    }
+
+    /** {@code name} for a whole tensor, {@code name@start-end} for a slice of its flattened elements. */
+    static String key(HybridZeroOptimizer.Shard s, int numel) {
+        return s.start() == 0 && s.end() == numel ? s.name() : s.name() + "@" + s.start() + "-" + s.end();
     }
 }

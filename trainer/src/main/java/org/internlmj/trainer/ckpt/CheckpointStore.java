@@ -232,35 +232,101 @@ public final class CheckpointStore {
         }
     }
 
-    /** Restores masters and moments from a checkpoint into the optimizer. */
+    /**
+     * Restores masters and moments from a checkpoint into the optimizer, whatever ZeRO layout wrote it:
+     * every optimizer file of the folder is read, and each of this rank's shards is assembled from the
+     * whole tensors or slices ({@code name@start-end}) found there, so the ZeRO group size may change.
+     */
     public static void loadOptimizer(Loaded ckpt, Module model, HybridZeroOptimizer optimizer) throws IOException {
-        Path f = ckpt.folder().resolve(OPTIMIZER_FILE);
-        if (!Files.isRegularFile(f)) {
-            throw new CheckpointException(f, "missing: this checkpoint holds no optimizer state");
+        List<Path> files = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(ckpt.folder(), "optimizer_*.safetensors")) {
+            ds.forEach(files::add);
         }
-        try (SafeTensors.Reader r = SafeTensors.open(f)) {
+        if (files.isEmpty()) {
+            throw new CheckpointException(ckpt.folder(), "holds no optimizer state (optimizer_*.safetensors)");
+        }
+        files.sort(null);
+        List<SafeTensors.Reader> readers = new ArrayList<>();
+        try {
+            for (Path f : files) {
+                readers.add(SafeTensors.open(f));
+            }
             List<Parameter> params = model.parameters();
-            for (int i = 0; i < params.size(); i++) {
-                String n = params.get(i).name();
+            for (HybridZeroOptimizer.Shard s : optimizer.shards()) {
+                Parameter p = params.get(s.param());
                 try (MemoryScope scope = MemoryScope.open()) {
-                    if (optimizer.master(i) != params.get(i).data()) {
-                        optimizer.master(i).copyFrom(read(r, "master." + n, optimizer.master(i)));
+                    if (s.master() != p.data()) {
+                        Tensor master = assemble(readers, "master.", s, p);
+                        s.master().reshape(-1).copyFrom(master != null ? master
+                                : p.data().reshape(-1).narrow(0, s.start(), s.length())); // fp32 writer: masters = weights
                     }
-                    optimizer.expAvg(i).copyFrom(read(r, "exp_avg." + n, optimizer.expAvg(i)));
-                    optimizer.expAvgSq(i).copyFrom(read(r, "exp_avg_sq." + n, optimizer.expAvgSq(i)));
+                    Tensor m = assemble(readers, "exp_avg.", s, p);
+                    Tensor v = assemble(readers, "exp_avg_sq.", s, p);
+                    if (m == null || v == null) {
+                        throw new CheckpointException("optimizer state of " + p.name() + " [" + s.start() + ", " + s.end()
+                                + ") is missing from " + ckpt.folder());
+                    }
+                    s.expAvg().copyFrom(m);
+                    s.expAvgSq().copyFrom(v);
                 }
+            }
+        } finally {
+            for (SafeTensors.Reader r : readers) {
+                r.close();
             }
         }
         optimizer.restoreSteps(ckpt.meta().path("optimizer_steps").asLong(ckpt.step()));
     }
 
-    private static Tensor read(SafeTensors.Reader r, String name, Tensor like) {
-        SafeTensors.Entry e = r.entries().get(name);
-        if (e == null || !java.util.Arrays.equals(e.shape(), like.shape())) {
-            throw new CheckpointException("optimizer state " + name + (e == null ? " is missing" : " has shape "
-                    + Shapes.str(e.shape()) + ", expected " + Shapes.str(like.shape())));
+    /** Elements [start, end) of one kind of state for a parameter, from whole tensors or slices in any file. */
+    private static Tensor assemble(List<SafeTensors.Reader> readers, String kind, HybridZeroOptimizer.Shard s,
+                                   Parameter p) {
+        int n = p.numel();
+        Tensor out = null;
+        boolean[] covered = new boolean[s.length()];
+        int coveredCount = 0;
+        for (SafeTensors.Reader r : readers) {
+            for (SafeTensors.Entry e : r.entries().values()) {
+                String name = e.name();
+                if (!name.startsWith(kind)) {
+                    continue;
+                }
+                String rest = name.substring(kind.length());
+                int from;
+                int to;
+                if (rest.equals(p.name())) {
+                    from = 0;
+                    to = n;
+                } else if (rest.startsWith(p.name() + "@")) {
+                    String[] range = rest.substring(p.name().length() + 1).split("-");
+                    from = Integer.parseInt(range[0]);
+                    to = Integer.parseInt(range[1]);
+                } else {
+                    continue;
+                }
+                int lo = Math.max(from, s.start());
+                int hi = Math.min(to, s.end());
+                if (lo >= hi) {
+                    continue;
+                }
+                if (out == null) {
+                    out = Tensor.zeros(org.internlmj.tensor.DType.F32, org.internlmj.tensor.Device.CPU, s.length());
+                }
+                Tensor src = r.read(name).reshape(-1);
+                out.narrow(0, lo - s.start(), hi - lo).copyFrom(src.narrow(0, lo - from, hi - lo));
+                for (int k = lo; k < hi; k++) {
+                    if (!covered[k - s.start()]) {
+                        covered[k - s.start()] = true;
+                        coveredCount++;
+                    }
+                }
+            }
         }
-        return r.read(name);
+        if (out != null && coveredCount != s.length()) {
+            throw new CheckpointException(kind + p.name() + ": the checkpoint's shards cover " + coveredCount + " of the "
+                    + s.length() + " elements [" + s.start() + ", " + s.end() + ") this rank needs");
+        }
+        return out;
     }
 
     /**

@@ -114,7 +114,7 @@ public final class Trainer implements AutoCloseable {
                 : new GradScaler(gs.initialScale(), gs.minScale(), gs.growthInterval(), gs.growthFactor(),
                 gs.backoffFactor(), gs.maxScale(), gs.hysteresis());
         this.optimizer = new HybridZeroOptimizer(model.parameters().stream().map(Parameter::variable).toList(),
-                new HybridZeroOptimizer.Settings(cfg.adam().beta1(), cfg.adam().eps(), cfg.adam().weightDecay(),
+                model.parameters().stream().map(Parameter::name).toList(), HybridZeroOptimizer.Settings.local(cfg.adam().beta1(), cfg.adam().eps(), cfg.adam().weightDecay(),
                         cfg.hybridZero().clipGradNorm()), scaler);
         var l = cfg.lrScheduler();
         this.lr = new LrSchedule(cfg.adam().lr(), l.totalSteps(), l.initSteps(), l.warmupRatio(), l.etaMin());

@@ -176,11 +176,14 @@ class CheckpointTest {
         m.initialize(1);
         var opt = new org.internlmj.dist.HybridZeroOptimizer(
                 m.parameters().stream().map(org.internlmj.nn.Parameter::variable).toList(),
-                new org.internlmj.dist.HybridZeroOptimizer.Settings(0.9, 1e-8, 0, 0), org.internlmj.dist.GradScaler.constant());
+                m.parameters().stream().map(org.internlmj.nn.Parameter::name).toList(),
+                org.internlmj.dist.HybridZeroOptimizer.Settings.local(0.9, 1e-8, 0, 0),
+                org.internlmj.dist.GradScaler.constant());
         m.namedParameters().get("head.weight").data().copyFrom(Tensor.full(0.5, DType.F32, Device.CPU, 11, 8));
         opt.reloadMasters();
-        int head = m.parameters().size() - 1;
-        assertEquals(0.5, opt.master(head).get(3, 3));
-        assertEquals(DType.F32, opt.master(head).dtype());
+        var head = opt.shards().get(opt.shards().size() - 1);
+        assertEquals("head.weight", head.name());
+        assertEquals(0.5, head.master().get(3 * 8 + 3));
+        assertEquals(DType.F32, head.master().dtype());
     }
 }

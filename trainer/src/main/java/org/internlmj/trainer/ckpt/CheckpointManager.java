@@ -37,14 +37,26 @@ public final class CheckpointManager implements AutoCloseable {
     private long lastSavedStep = -1;
     private long stopFileSavedAt = Long.MIN_VALUE;
 
+    private final CheckpointStore.Participation who;
+
     public CheckpointManager(CkptConfig cfg, Path root, Path snapshotRoot, Path stopFile, Consumer<String> log) {
+        this(cfg, root, snapshotRoot, stopFile, log, CheckpointStore.Participation.solo());
+    }
+
+    /**
+     * With several ranks: saves are collective (every rank calls at the same step) and synchronous (the
+     * background writer would run collectives beside the training's); the stop file is read by every rank.
+     */
+    public CheckpointManager(CkptConfig cfg, Path root, Path snapshotRoot, Path stopFile, Consumer<String> log,
+                             CheckpointStore.Participation who) {
+        this.who = who;
         this.cfg = cfg;
         this.root = root;
         this.snapshotRoot = snapshotRoot;
         this.stopFile = stopFile;
         this.keepLast = cfg.keepLast();
         this.log = log;
-        this.writer = cfg.asyncUpload() ? Executors.newSingleThreadExecutor(r -> {
+        this.writer = cfg.asyncUpload() && !who.shared() ? Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "internlmj-checkpoint-writer");
             t.setDaemon(false);
             return t;
@@ -60,7 +72,8 @@ public final class CheckpointManager implements AutoCloseable {
      */
     public Decision afterStep(long step, long totalSteps, Supplier<CheckpointContent> plain,
                               Supplier<CheckpointContent> copied) throws IOException {
-        long stopAt = readStopFile();
+        // the main rank reads the stop file and every rank acts on its value, so all stop at the same step
+        long stopAt = who.fromMain().applyAsLong(who.main() ? readStopFile() : 0);
         boolean stop = stopAt > 0 && step >= stopAt;
         boolean stopFileSave = stop || (stopAt < 0 && step == -stopAt && stopFileSavedAt != stopAt);
         if (!cfg.enableSaveCkpt() && !stopFileSave) {
@@ -92,8 +105,10 @@ public final class CheckpointManager implements AutoCloseable {
         waitForPending();
         lastSavedStep = step;
         if (writer == null) {
-            Path p = CheckpointStore.write(dir, name, plain.get());
-            log.accept("saved " + (normal ? "checkpoint " : "snapshot ") + p + " (step " + step + ")");
+            Path p = CheckpointStore.write(dir, name, plain.get(), who);
+            if (who.main()) {
+                log.accept("saved " + (normal ? "checkpoint " : "snapshot ") + p + " (step " + step + ")");
+            }
             if (normal) {
                 retain();
             }
@@ -112,7 +127,7 @@ public final class CheckpointManager implements AutoCloseable {
 
     /** Deletes the oldest step checkpoints beyond {@code keep_last} (0 keeps all). */
     private void retain() throws IOException {
-        if (keepLast <= 0) {
+        if (keepLast <= 0 || !who.main()) {
             return;
         }
         List<Path> folders = CheckpointStore.stepFolders(root);

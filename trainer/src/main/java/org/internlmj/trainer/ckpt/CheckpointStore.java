@@ -55,40 +55,85 @@ public final class CheckpointStore {
                 CheckpointContent.capture(state, model, optimizer, config, tokenizer, false));
     }
 
-    /** Writes {@code content} as the checkpoint folder {@code root/name}, atomically. */
+    /**
+     * What this process writes into a checkpoint and how the ranks meet: the main rank prepares the folder
+     * and writes meta.json; the model file comes from one rank per tensor/pipeline shard (data rank 0);
+     * the optimizer shards from the first ZeRO group ({@code zeroIndex} = this rank's index in it, -1 if it
+     * writes none); {@code barrier} waits for every rank.
+     */
+    public record Participation(boolean main, boolean writesModel, int zeroIndex, Runnable barrier, boolean shared,
+                                int dataSize, int zeroSize, java.util.function.LongUnaryOperator fromMain) {
+        /** A single process writing everything. */
+        public static Participation solo() {
+            return new Participation(true, true, 0, () -> { }, false, 1, 1, v -> v);
+        }
+    }
+
+    /** Writes {@code content} as the checkpoint folder {@code root/name}, atomically (one process). */
     public static Path write(Path root, String name, CheckpointContent content) throws IOException {
-        Files.createDirectories(root);
-        Path tmp = Files.createDirectory(root.resolve(name + ".partial-" + Long.toHexString(System.nanoTime())));
+        return write(root, name, content, Participation.solo());
+    }
+
+    /**
+     * Writes {@code content} as the checkpoint folder {@code root/name}, atomically: every file under a
+     * temporary folder, fsync'd, meta.json last (with the SHA-256 of every file), then the rename. With
+     * several ranks (on a shared file system) each writes its files between barriers.
+     */
+    public static Path write(Path root, String name, CheckpointContent content, Participation who) throws IOException {
+        Path tmp = root.resolve(name + ".partial-" + (who.shared() ? "ranks" : Long.toHexString(System.nanoTime())));
+        if (who.main()) {
+            Files.createDirectories(root);
+            deleteTree(tmp); // left by a crashed earlier attempt at this step
+            Files.createDirectory(tmp);
+        }
+        who.barrier().run();
         try {
-            Map<String, String> sums = new LinkedHashMap<>();
-            sums.put(MODEL_FILE, SafeTensors.write(tmp.resolve(MODEL_FILE), content.model(), Map.of("format", "pt")).sha256());
-            if (!content.optimizer().isEmpty()) {
-                sums.put(OPTIMIZER_FILE, SafeTensors.write(tmp.resolve(OPTIMIZER_FILE), content.optimizer(), Map.of()).sha256());
+            if (who.writesModel()) {
+                SafeTensors.write(tmp.resolve(MODEL_FILE), content.model(), Map.of("format", "pt"));
             }
-            Path metaTmp = tmp.resolve(META_FILE + ".tmp");
-            Files.write(metaTmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(meta(content, sums)));
-            TokenizedWriter.fsync(metaTmp);
-            Files.move(metaTmp, tmp.resolve(META_FILE), StandardCopyOption.ATOMIC_MOVE);
-            TokenizedWriter.fsync(tmp);
+            if (who.zeroIndex() >= 0 && !content.optimizer().isEmpty()) {
+                SafeTensors.write(tmp.resolve("optimizer_tp0_pp0_zo" + who.zeroIndex() + ".safetensors"),
+                        content.optimizer(), Map.of());
+            }
+            who.barrier().run();
             Path dest = root.resolve(name);
-            if (Files.exists(dest)) {
-                Path old = root.resolve(name + ".old-" + Long.toHexString(System.nanoTime()));
-                Files.move(dest, old, StandardCopyOption.ATOMIC_MOVE);
-                Files.move(tmp, dest, StandardCopyOption.ATOMIC_MOVE);
-                TokenizedWriter.fsync(root);
-                deleteTree(old);
-            } else {
-                Files.move(tmp, dest, StandardCopyOption.ATOMIC_MOVE);
-                TokenizedWriter.fsync(root);
+            if (who.main()) {
+                Map<String, String> sums = new LinkedHashMap<>();
+                List<Path> files = new ArrayList<>();
+                try (DirectoryStream<Path> ds = Files.newDirectoryStream(tmp, "*.safetensors")) {
+                    ds.forEach(files::add);
+                }
+                files.sort(null);
+                for (Path f : files) {
+                    sums.put(f.getFileName().toString(), SafeTensors.sha256(f));
+                }
+                Path metaTmp = tmp.resolve(META_FILE + ".tmp");
+                Files.write(metaTmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(meta(content, sums, who)));
+                TokenizedWriter.fsync(metaTmp);
+                Files.move(metaTmp, tmp.resolve(META_FILE), StandardCopyOption.ATOMIC_MOVE);
+                TokenizedWriter.fsync(tmp);
+                if (Files.exists(dest)) {
+                    Path old = root.resolve(name + ".old-" + Long.toHexString(System.nanoTime()));
+                    Files.move(dest, old, StandardCopyOption.ATOMIC_MOVE);
+                    Files.move(tmp, dest, StandardCopyOption.ATOMIC_MOVE);
+                    TokenizedWriter.fsync(root);
+                    deleteTree(old);
+                } else {
+                    Files.move(tmp, dest, StandardCopyOption.ATOMIC_MOVE);
+                    TokenizedWriter.fsync(root);
+                }
             }
+            who.barrier().run();
             return dest;
         } catch (IOException | RuntimeException e) {
-            deleteTree(tmp);
+            if (who.main()) {
+                deleteTree(tmp);
+            }
             throw e;
         }
     }
 
-    private static ObjectNode meta(CheckpointContent c, Map<String, String> sums) {
+    private static ObjectNode meta(CheckpointContent c, Map<String, String> sums, Participation who) {
         TrainState state = c.state();
         ObjectNode meta = JSON.createObjectNode();
         meta.put("format", FORMAT);
@@ -114,7 +159,8 @@ public final class CheckpointStore {
             gn.put("hysteresis_step", g.hysteresisStep());
         }
         meta.put("tokenizer", c.tokenizer());
-        meta.set("topology", JSON.createObjectNode().put("tensor", 1).put("pipeline", 1).put("zero", 1));
+        meta.set("topology", JSON.createObjectNode().put("tensor", 1).put("pipeline", 1).put("data", who.dataSize())
+                .put("zero", who.zeroSize()));
         meta.set("config", c.config());
         ObjectNode files = meta.putObject("files");
         sums.forEach(files::put);
@@ -147,7 +193,12 @@ public final class CheckpointStore {
         }
 
         public boolean hasOptimizer() {
-            return meta.path("files").has(OPTIMIZER_FILE);
+            for (var it = meta.path("files").fieldNames(); it.hasNext(); ) {
+                if (it.next().startsWith("optimizer_")) {
+                    return true;
+                }
+            }
+            return false;
         }
     }
 

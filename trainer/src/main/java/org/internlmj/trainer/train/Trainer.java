@@ -15,6 +15,7 @@ import org.internlmj.autograd.Reduction;
 import org.internlmj.autograd.Variable;
 import org.internlmj.dist.GradScaler;
 import org.internlmj.dist.HybridZeroOptimizer;
+import org.internlmj.dist.ParallelContext;
 import org.internlmj.nn.InternLMModel;
 import org.internlmj.nn.Parameter;
 import org.internlmj.tensor.DType;
@@ -50,6 +51,7 @@ public final class Trainer implements AutoCloseable {
     private final TrainConfig cfg;
     private final Path base;
     private final Consumer<String> out;
+    private final ParallelContext ctx;
     private final Device device;
     private final Tokenizer tokenizer;
     private final InternLMModel model;
@@ -77,16 +79,35 @@ public final class Trainer implements AutoCloseable {
      * under the save folder, snapshots included) or a checkpoint folder.
      */
     public Trainer(TrainConfig cfg, Path base, Consumer<String> out, String resume) throws IOException {
+        this(cfg, base, out, resume, ParallelContext.solo());
+    }
+
+    /**
+     * One rank of a data-parallel run: every rank of {@code ctx.world()} constructs its trainer with the same
+     * config at the same time (construction and training are collective). Only the main rank prints and
+     * writes metrics; {@code out} receives nothing on the other ranks.
+     */
+    public Trainer(TrainConfig cfg, Path base, Consumer<String> out, String resume, ParallelContext ctx)
+            throws IOException {
         this.cfg = cfg;
         this.base = base;
-        this.out = out;
+        this.ctx = ctx;
+        this.out = ctx.isMain() ? out : s -> { };
+        if (ctx.layout().tensor() > 1 || ctx.layout().pipeline() > 1) {
+            throw new IllegalArgumentException("parallel.tensor = " + ctx.layout().tensor() + ", parallel.pipeline.size = "
+                    + ctx.layout().pipeline() + ": tensor and pipeline parallelism are not implemented yet; "
+                    + "data parallelism with ZeRO is");
+        }
         this.device = Device.parse(cfg.engine().device());
         this.tokenizer = Tokenizer.load(resolveTokenizer(cfg.engine().tokenizer()));
         if (tokenizer.vocabSize() > cfg.model().vocabSize()) {
             throw new IllegalArgumentException("the tokenizer (" + tokenizer.name() + ") has " + tokenizer.vocabSize()
                     + " ids but model.vocab_size is " + cfg.model().vocabSize());
         }
-        autoPrepare();
+        if (ctx.isMain()) {
+            autoPrepare();
+        }
+        ctx.world().barrier();
         PackedDataset.Mode mode = !cfg.model().useFlashAttn() ? PackedDataset.Mode.UNPACKED
                 : cfg.data().packSampleIntoOne() ? PackedDataset.Mode.PACK_SAMPLE_INTO_ONE : PackedDataset.Mode.PACKED;
         long seed = cfg.engine().seed();
@@ -105,7 +126,8 @@ public final class Trainer implements AutoCloseable {
                 ? ConcatDataset.open(resolve(cfg.data().validFolder()), cfg.data().seqLen(), cfg.data().microBsz(), 0,
                 mode, seed) : null;
         int trainSize = train != null ? train.size() : randomPacked.size();
-        this.sampler = new BatchSampler(trainSize, cfg.data().microNum(), cfg.data().rampupBatchSize(), 0, 1, seed, true);
+        this.sampler = new BatchSampler(trainSize, cfg.data().microNum(), cfg.data().rampupBatchSize(), ctx.dataRank(),
+                ctx.layout().data(), seed, true);
 
         this.model = new InternLMModel(ModelFactory.spec(cfg.model()), device);
         model.initialize(seed);
@@ -113,20 +135,23 @@ public final class Trainer implements AutoCloseable {
         GradScaler scaler = cfg.model().dtype() == DType.F32 ? GradScaler.constant()
                 : new GradScaler(gs.initialScale(), gs.minScale(), gs.growthInterval(), gs.growthFactor(),
                 gs.backoffFactor(), gs.maxScale(), gs.hysteresis());
+        var hz = cfg.hybridZero();
         this.optimizer = new HybridZeroOptimizer(model.parameters().stream().map(Parameter::variable).toList(),
-                model.parameters().stream().map(Parameter::name).toList(), HybridZeroOptimizer.Settings.local(cfg.adam().beta1(), cfg.adam().eps(), cfg.adam().weightDecay(),
-                        cfg.hybridZero().clipGradNorm()), scaler);
+                model.parameters().stream().map(Parameter::name).toList(), new boolean[model.parameters().size()],
+                new HybridZeroOptimizer.Settings(cfg.adam().beta1(), cfg.adam().eps(), cfg.adam().weightDecay(),
+                        hz.clipGradNorm(), hz.reduceBucketSize(), hz.overlapSyncGrad(), hz.overlapSyncParam(),
+                        hz.useSplitTensorOptim()), scaler, ctx.optimizerGroups());
         var l = cfg.lrScheduler();
         this.lr = new LrSchedule(cfg.adam().lr(), l.totalSteps(), l.initSteps(), l.warmupRatio(), l.etaMin());
         var b = cfg.beta2Scheduler();
         this.beta2 = new Beta2Schedule(cfg.adam().beta2(), b.initBeta2(), b.c(), b.curIter());
         this.runDir = resolve(cfg.engine().runDir());
-        this.metrics = new MetricsLog(runDir, cfg.engine().tensorboard());
+        this.metrics = ctx.isMain() ? new MetricsLog(runDir, cfg.engine().tensorboard()) : null;
         this.state = new TrainState(0, 0, 0, 0, sampler.state(), scaler.state());
         var ck = cfg.ckpt();
         this.checkpoints = new CheckpointManager(ck, ck.saveCkptFolder() == null ? null : resolve(ck.saveCkptFolder()),
                 ck.snapshotCkptFolder() == null ? null : resolve(ck.snapshotCkptFolder()),
-                ck.stopFilePath() == null ? null : resolve(ck.stopFilePath()), out);
+                ck.stopFilePath() == null ? null : resolve(ck.stopFilePath()), this.out, participation());
         load(resume);
     }
 
@@ -264,16 +289,18 @@ public final class Trainer implements AutoCloseable {
         long started = System.nanoTime();
         long stepsAtStart = state.step();
         double lastLoss = Double.NaN;
+        int dp = ctx.layout().data();
         while (state.step() < until) {
             long t0 = System.nanoTime();
             int[] batch = sampler.next();
+            optimizer.awaitParameters(); // with overlap_sync_param the last step's broadcasts end here
             long batchCount = state.batchCount() + 1;
             long tokens = 0;
             if (cfg.data().skips(batchCount - 1)) {
                 for (int idx : batch) {
                     tokens += microBatch(idx).tokens().length;
                 }
-                state = new TrainState(state.step(), batchCount, state.consumedTokens() + tokens, state.skippedSteps(),
+                state = new TrainState(state.step(), batchCount, state.consumedTokens() + tokens * dp, state.skippedSteps(),
                         sampler.state(), optimizer.scaler().state());
                 out.accept("skipping batch " + (batchCount - 1) + " (data.skip_batches)");
                 continue;
@@ -282,9 +309,9 @@ public final class Trainer implements AutoCloseable {
             long targets = 0;
             double lossScale = optimizer.lossScale();
             try (MemoryScope scope = MemoryScope.open()) {
-                for (int idx : batch) {
+                for (int k = 0; k < batch.length; k++) {
                     long p0 = System.nanoTime();
-                    MicroBatch mb = microBatch(idx);
+                    MicroBatch mb = microBatch(batch[k]);
                     tokens += mb.tokens().length;
                     targets += mb.targetCount();
                     Inputs in = inputs(mb);
@@ -292,12 +319,17 @@ public final class Trainer implements AutoCloseable {
                     Variable l = forwardLoss(in, cfg.loss().labelSmoothing(), Reduction.MEAN);
                     loss += l.data().item() / batch.length;
                     long p2 = System.nanoTime();
+                    // InternLM syncs gradients during the last micro-batch's backward only
+                    optimizer.syncGradientsInNextBackward(k == batch.length - 1);
                     F.scale(l, lossScale / batch.length).backward();
                     long p3 = System.nanoTime();
                     phaseNanos[Phase.DATA.ordinal()] += p1 - p0;
                     phaseNanos[Phase.FORWARD.ordinal()] += p2 - p1;
                     phaseNanos[Phase.BACKWARD.ordinal()] += p3 - p2;
                 }
+            }
+            if (dp > 1) {
+                loss = averageOverData(loss);
             }
             long step = state.step();
             double rate = lr.lr(step);
@@ -306,7 +338,7 @@ public final class Trainer implements AutoCloseable {
             HybridZeroOptimizer.StepResult r = optimizer.step(rate, b2);
             phaseNanos[Phase.OPTIMIZER.ordinal()] += System.nanoTime() - o0;
             long newStep = r.applied() ? step + 1 : step;
-            state = new TrainState(newStep, batchCount, state.consumedTokens() + tokens,
+            state = new TrainState(newStep, batchCount, state.consumedTokens() + tokens * dp,
                     state.skippedSteps() + (r.applied() ? 0 : 1), sampler.state(), optimizer.scaler().state());
             double seconds = (System.nanoTime() - t0) / 1e9;
             lastLoss = loss;
@@ -315,14 +347,17 @@ public final class Trainer implements AutoCloseable {
             m.put("lr", rate);
             m.put("grad_norm", r.gradNorm());
             m.put("loss_scale", r.lossScale());
-            m.put("tokens_per_s", tokens / seconds);
+            m.put("tokens_per_s", tokens * dp / seconds);
+            m.put("tgs", tokens / seconds);
             m.put("tflops", stepFlops / seconds / 1e12);
             m.put("step_time_s", seconds);
-            m.put("tokens", tokens);
+            m.put("tokens", tokens * dp);
             m.put("targets", targets);
             m.put("adam_beta2", b2);
             m.put("skipped", !r.applied());
-            metrics.record(step, m);
+            if (metrics != null) {
+                metrics.record(step, m);
+            }
             if (!r.applied()) {
                 out.accept(String.format(Locale.ROOT, "step %d skipped: gradients hold %s (loss scale %.0f -> %.0f)", step,
                         r.gradNorm() == -2 ? "NaN" : "inf", r.lossScale(), optimizer.lossScale()));
@@ -331,7 +366,7 @@ public final class Trainer implements AutoCloseable {
                 double perStep = elapsed / Math.max(1, newStep - stepsAtStart);
                 out.accept(String.format(Locale.ROOT,
                         "step %d/%d | loss %.4f | lr %.3e | grad_norm %.3f | %,.0f tok/s | %.3f TFLOP/s | %.0f ms | ETA %s",
-                        step, total, loss, rate, r.gradNorm(), tokens / seconds, stepFlops / seconds / 1e12,
+                        step, total, loss, rate, r.gradNorm(), tokens * dp / seconds, stepFlops / seconds / 1e12,
                         seconds * 1000, duration((until - newStep) * perStep)));
             }
             if (r.applied() && valid != null && newStep % cfg.data().validEvery() == 0) {
@@ -351,6 +386,26 @@ public final class Trainer implements AutoCloseable {
         }
         checkpoints.waitForPending();
         return lastLoss;
+    }
+
+    private double averageOverData(double value) {
+        Tensor t = Tensor.of(new float[] {(float) value}, 1);
+        ctx.data().allReduce(t, org.internlmj.dist.ProcessGroup.ReduceOp.AVG).await();
+        return t.item();
+    }
+
+    /** How this rank takes part in checkpoints. */
+    private CheckpointStore.Participation participation() {
+        if (ctx.world().size() == 1) {
+            return CheckpointStore.Participation.solo();
+        }
+        int zeroIndex = ctx.dataRank() < ctx.layout().zero() ? ctx.zero().rank() : -1;
+        return new CheckpointStore.Participation(ctx.isMain(), ctx.dataRank() == 0, zeroIndex, ctx.world()::barrier,
+                true, ctx.layout().data(), ctx.layout().zero(), v -> {
+                    Tensor t = Tensor.ofLongs(new long[] {v}, 1);
+                    ctx.world().broadcast(t, 0).await();
+                    return t.toLongArray()[0];
+                });
     }
 
     /** A micro-batch's tensors on the training device. */
@@ -394,7 +449,7 @@ public final class Trainer implements AutoCloseable {
         double sum = 0;
         long count = 0;
         try (NoGrad ng = NoGrad.enter()) {
-            for (int i = 0; i < valid.size(); i++) {
+            for (int i = ctx.dataRank(); i < valid.size(); i += ctx.layout().data()) {
                 try (MemoryScope scope = MemoryScope.open()) {
                     Inputs in = inputs(valid.get(i));
                     sum += forwardLoss(in, 0.0, Reduction.SUM).data().item();
@@ -402,11 +457,19 @@ public final class Trainer implements AutoCloseable {
                 }
             }
         }
+        if (ctx.layout().data() > 1) {
+            Tensor t = Tensor.of(new double[] {sum, count}, 2);
+            ctx.data().allReduce(t, org.internlmj.dist.ProcessGroup.ReduceOp.SUM).await();
+            sum = t.toDoubleArray()[0];
+            count = (long) t.toDoubleArray()[1];
+        }
         lastValidLoss = count == 0 ? Double.NaN : sum / count;
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("valid_loss", lastValidLoss);
         m.put("valid_tokens", count);
-        metrics.record(step, m);
+        if (metrics != null) {
+            metrics.record(step, m);
+        }
         out.accept(String.format(Locale.ROOT, "validation at step %d: loss %.4f nats/token over %,d tokens (%.1f s)", step,
                 lastValidLoss, count, (System.nanoTime() - t0) / 1e9));
         return lastValidLoss;
@@ -430,7 +493,9 @@ public final class Trainer implements AutoCloseable {
     @Override
     public void close() throws IOException {
         checkpoints.close();
-        metrics.close();
+        if (metrics != null) {
+            metrics.close();
+        }
         if (train != null) {
             train.close();
         }

@@ -32,6 +32,17 @@ public final class OpenBlas {
     private OpenBlas() {
     }
 
+    /** The C signatures, checked against {@code cblas.h} by {@code OpenBlasHeaderTest}. */
+    static final FunctionDescriptor CBLAS_SGEMM = FunctionDescriptor.ofVoid(
+            ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
+            ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT);
+    static final FunctionDescriptor OPENBLAS_SET_NUM_THREADS = FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT);
+    static final FunctionDescriptor OPENBLAS_GET_NUM_THREADS = FunctionDescriptor.of(ValueLayout.JAVA_INT);
+    static final FunctionDescriptor OPENBLAS_GET_CONFIG = FunctionDescriptor.of(ValueLayout.ADDRESS);
+
     /**
      * Handles resolved on first use, so that a machine without OpenBLAS fails only if it calls it. Not a
      * holder class: a failed class initialisation would turn every later call's error into a bare
@@ -46,17 +57,10 @@ public final class OpenBlas {
 
         Handles(NativeLibrary lib) {
             this.lib = lib;
-            cblas_sgemm = lib.downcall("cblas_sgemm", FunctionDescriptor.ofVoid(
-                    ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-                    ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-                    ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
-                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
-                    ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-            openblas_set_num_threads = lib.downcall("openblas_set_num_threads",
-                    FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
-            openblas_get_num_threads = lib.downcall("openblas_get_num_threads",
-                    FunctionDescriptor.of(ValueLayout.JAVA_INT));
-            openblas_get_config = lib.downcall("openblas_get_config", FunctionDescriptor.of(ValueLayout.ADDRESS));
+            cblas_sgemm = lib.downcall("cblas_sgemm", CBLAS_SGEMM);
+            openblas_set_num_threads = lib.downcall("openblas_set_num_threads", OPENBLAS_SET_NUM_THREADS);
+            openblas_get_num_threads = lib.downcall("openblas_get_num_threads", OPENBLAS_GET_NUM_THREADS);
+            openblas_get_config = lib.downcall("openblas_get_config", OPENBLAS_GET_CONFIG);
         }
     }
 

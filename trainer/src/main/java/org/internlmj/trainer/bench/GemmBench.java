@@ -3,6 +3,8 @@ package org.internlmj.trainer.bench;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -29,19 +31,12 @@ import org.internlmj.tensor.cpu.CpuBackend;
  * and the median.
  *
  * <pre>{@code
- * new GemmBench(2, 5, "f32").run(GemmBench.defaultShapes(), json -> System.out.println(json));
+ * new GemmBench(2, 5, "f32", GemmBench.DEFAULT_WARMUP_MILLIS).run(GemmBench.defaultShapes(), json -> System.out.println(json));
  * }</pre>
  */
 public final class GemmBench {
-    /**
-     * Before the first shape: small GEMMs of every layout until the JIT has compiled the kernels, so
-     * that the first shape's warm-up is not spent in the interpreter (a tiny shape would then time
-     * unoptimised code).
-     */
-    private static final long JIT_WARMUP_NANOS = 1_000_000_000L;
-    /** Warm-up per side and shape (caches, page faults, the pools' threads), at least and at most. */
-    private static final long WARMUP_NANOS = 400_000_000L;
-    private static final long MAX_WARMUP_NANOS = 10_000_000_000L;
+    /** Default warm-up per side and shape, at least (caches, page faults, the pools' threads, the JIT). */
+    public static final int DEFAULT_WARMUP_MILLIS = 400;
     /** A timed round repeats the call until it lasts at least this long. */
     private static final long ROUND_NANOS = 40_000_000L;
     /**
@@ -126,22 +121,30 @@ public final class GemmBench {
     private final int threads;
     private final int reps;
     private final DType dtype;
+    private final long warmupNanos;
 
     /**
      * @param threads threads for both sides
      * @param reps    timed rounds per side and shape
      * @param dtype   "f32" (kernel sgemm) or "bf16" (our GEMM on BF16 inputs and output, against
      *                OpenBLAS sgemm on the same values in fp32: OpenBLAS 0.3.21 has no bf16 GEMM in Debian's build)
+     * @param warmupMillis least warm-up per side and shape; the run also starts with 2.5x this of
+     *                small GEMMs of every layout, so the JIT has compiled the kernels before the first
+     *                shape (a tiny first shape would otherwise time unoptimised code)
      */
-    public GemmBench(int threads, int reps, String dtype) {
+    public GemmBench(int threads, int reps, String dtype, int warmupMillis) {
         if (threads < 1) {
             throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
         }
         if (reps < 1) {
             throw new IllegalArgumentException("--reps must be >= 1, got " + reps);
         }
+        if (warmupMillis < 0) {
+            throw new IllegalArgumentException("--warmup-ms must be >= 0, got " + warmupMillis);
+        }
         this.threads = threads;
         this.reps = reps;
+        this.warmupNanos = warmupMillis * 1_000_000L;
         this.dtype = switch (dtype.toLowerCase(Locale.ROOT)) {
             case "f32", "fp32", "float32" -> DType.F32;
             case "bf16", "bfloat16" -> DType.BF16;
@@ -216,13 +219,13 @@ public final class GemmBench {
             j.put("kernel", dtype == DType.F32 ? "sgemm" : "bf16gemm");
             j.put("shape", s.toString());
             j.put("threads", threads);
-            j.put("gflops", round1(gflops));
+            j.put("gflops", round4(gflops));
             j.put("baseline", "openblas");
-            j.put("baseline_gflops", round1(baseline));
-            j.put("ratio", Math.round(gflops / baseline * 1000) / 1000.0);
+            j.put("baseline_gflops", round4(baseline));
+            j.put("ratio", round4(gflops / baseline));
             j.put("stat", "best of " + reps);
-            j.put("gflops_median", round1(s.flops() / median(oursSeconds) / 1e9));
-            j.put("baseline_gflops_median", round1(s.flops() / median(blasSeconds) / 1e9));
+            j.put("gflops_median", round4(s.flops() / median(oursSeconds) / 1e9));
+            j.put("baseline_gflops_median", round4(s.flops() / median(blasSeconds) / 1e9));
             j.put("rel_error_vs_baseline", Double.parseDouble(String.format(Locale.ROOT, "%.2e", relError)));
             j.put("ours", ours.describe());
             j.put("baseline_config", OpenBlas.config().trim() + (dtype == DType.F32 ? "" : "; cblas_sgemm on the bf16 values"));
@@ -232,26 +235,24 @@ public final class GemmBench {
 
     private void jitWarmUp(CpuBackend ours) {
         SplittableRandom rnd = new SplittableRandom(7);
+        // edge tiles in M, N and K, two K slices, a single row; every transpose
+        int[][] sizes = {{50, 40, 300}, {64, 64, 64}, {1, 40, 50}};
+        List<Tensor[]> problems = new ArrayList<>();
         try (MemoryScope scope = MemoryScope.open()) {
-            // sizes with edge tiles in M, N and K, several K slices, and a single row
-            int[][] sizes = {{100, 70, 300}, {64, 64, 64}, {1, 40, 50}};
-            long start = System.nanoTime();
-            while (System.nanoTime() - start < JIT_WARMUP_NANOS) {
-                for (int[] d : sizes) {
-                    for (int t = 0; t < 4; t++) {
-                        Tensor a = Tensor.of(randomValues(rnd, d[0] * d[2]), dtype, d[0], d[2]);
-                        Tensor b = Tensor.of(randomValues(rnd, d[2] * d[1]), dtype, d[2], d[1]);
-                        Tensor aOp = (t & 1) != 0 ? a.reshape(d[2], d[0]).transpose(0, 1) : a;
-                        Tensor bOp = (t & 2) != 0 ? b.reshape(d[1], d[2]).transpose(0, 1) : b;
-                        Tensor c = Tensor.zeros(dtype, Device.CPU, d[0], d[1]);
-                        for (int i = 0; i < 20; i++) {
-                            ours.matmul(aOp, bOp, c, 1f, 0f);
-                        }
-                        a.close();
-                        b.close();
-                        c.close();
-                    }
+            for (int[] d : sizes) {
+                for (int t = 0; t < 4; t++) {
+                    Tensor a = Tensor.of(randomValues(rnd, d[0] * d[2]), dtype, d[0], d[2]);
+                    Tensor b = Tensor.of(randomValues(rnd, d[2] * d[1]), dtype, d[2], d[1]);
+                    problems.add(new Tensor[] {
+                        (t & 1) != 0 ? a.reshape(d[2], d[0]).transpose(0, 1) : a,
+                        (t & 2) != 0 ? b.reshape(d[1], d[2]).transpose(0, 1) : b,
+                        Tensor.zeros(dtype, Device.CPU, d[0], d[1])});
                 }
+            }
+            long start = System.nanoTime();
+            for (int i = 0; System.nanoTime() - start < warmupNanos * 5 / 2; i++) {
+                Tensor[] p = problems.get(i % problems.size());
+                ours.matmul(p[0], p[1], p[2], 1f, 0f);
             }
         }
     }
@@ -265,11 +266,11 @@ public final class GemmBench {
     }
 
     /**
-     * Runs {@code call} in batches until at least {@link #WARMUP_NANOS} have passed and three batches
-     * in a row ran within 10% of the fastest one (the JIT may still be compiling on a loaded machine),
-     * or {@link #MAX_WARMUP_NANOS} have passed; returns how many calls make one timed round.
+     * Runs {@code call} in batches until the warm-up time has passed and three batches in a row ran
+     * within 10% of the fastest one (the JIT may still be compiling on a loaded machine), or 25 times
+     * the warm-up time has passed; returns how many calls make one timed round.
      */
-    private static int warmUp(Runnable call) {
+    private int warmUp(Runnable call) {
         long start = System.nanoTime();
         double best = Double.POSITIVE_INFINITY;
         int stable = 0;
@@ -283,7 +284,7 @@ public final class GemmBench {
             double perCall = (double) (now - t0) / calls;
             best = Math.min(best, perCall);
             stable = perCall <= best * 1.1 ? stable + 1 : 0;
-            if (now - start >= MAX_WARMUP_NANOS || (now - start >= WARMUP_NANOS && stable >= 3)) {
+            if (now - start >= 25 * warmupNanos || (now - start >= warmupNanos && stable >= 3)) {
                 return (int) Math.max(1, Math.min(100_000, ROUND_NANOS / best));
             }
             calls = (int) Math.max(1, Math.min(100_000, ROUND_NANOS / 4 / perCall));
@@ -315,8 +316,9 @@ public final class GemmBench {
         return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 
-    private static double round1(double v) {
-        return Math.round(v * 10) / 10.0;
+    /** Four significant digits: enough for GFLOP/s from 0.01 (a tiny shape, cold) to thousands. */
+    private static double round4(double v) {
+        return new BigDecimal(v).round(new MathContext(4)).doubleValue();
     }
 
     /** {@code ||x - y|| / ||y||}: the two GEMMs sum in different orders, so expect ~1e-7 (fp32) or bf16 rounding. */

@@ -58,6 +58,10 @@ final class BenchCommand implements Runnable {
                 description = "f32 (sgemm) or bf16 (our GEMM on bf16 data vs OpenBLAS sgemm; default: ${DEFAULT-VALUE}).")
         String dtype;
 
+        @Option(names = "--warmup-ms", paramLabel = "MS",
+                description = "Least warm-up per side and shape in milliseconds (default: 400).")
+        int warmupMillis = GemmBench.DEFAULT_WARMUP_MILLIS;
+
         @Override
         public Integer call() {
             List<GemmBench.Shape> parsed = new ArrayList<>();
@@ -71,7 +75,7 @@ final class BenchCommand implements Runnable {
             int n = threads != null ? threads : CpuBackend.configuredThreads();
             PrintWriter out = spec.commandLine().getOut();
             ObjectMapper json = new ObjectMapper();
-            new GemmBench(n, reps, dtype).run(parsed, result -> {
+            new GemmBench(n, reps, dtype, warmupMillis).run(parsed, result -> {
                 try {
                     out.println(json.writeValueAsString(result));
                 } catch (JsonProcessingException e) {

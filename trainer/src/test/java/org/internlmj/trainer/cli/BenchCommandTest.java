@@ -31,7 +31,7 @@ class BenchCommandTest {
     void gemmPrintsOneJsonObjectPerShape() throws Exception {
         NativeLibrary.Lookup l = NativeLibrary.find(KnownLibraries.OPENBLAS);
         Assumptions.assumeTrue(l.found(), () -> "OpenBLAS is not installed, bench gemm has no baseline: " + l.describe());
-        Result r = run("bench", "gemm", "--threads", "1", "--reps", "1", "--shapes", "40x24x16:NT,17");
+        Result r = run("bench", "gemm", "--threads", "1", "--reps", "1", "--warmup-ms", "40", "--shapes", "40x24x16:NT,17");
         assertEquals(0, r.code(), r.err());
         List<String> lines = r.out().lines().filter(s -> !s.isBlank()).toList();
         assertEquals(2, lines.size(), r.out());

@@ -16,7 +16,7 @@ import org.internlmj.tensor.Tensor;
  * <p>Blocking (Goto/BLIS): for each block of {@link #NC} columns and each {@link #KC}-deep slice of K,
  * B's slice is packed into micro-panels {@code NR} columns wide; for each block of {@link #MC} rows,
  * A's slice is packed into micro-panels of 12 (or 6) rows; then each A micro-panel walks along its row
- * of C tiles, which keeps it in L1 while B's panels stream from L2. Packing ({@link GemmPacking})
+ * of C tiles, which keeps it in L1 while B's micro-panels stream past it. Packing ({@link GemmPacking})
  * absorbs transposed and strided views and BF16/F16 inputs, so every layout runs the same kernels.
  *
  * <p>Threads: when C has enough rows, the threads split C's rows and together pack each B slice into
@@ -29,12 +29,19 @@ import org.internlmj.tensor.Tensor;
  * F16, or a transposed view) accumulates in an fp32 scratch and is rounded once at the end.
  */
 public final class Gemm {
-    /** Depth of a K slice: one A micro-panel (12 x 256 floats) stays in L1 while it walks a row of tiles. */
-    static final int KC = 256;
+    /*
+     * Block sizes. On the 2-core AVX-512 VM of MEASURED.md, interleaved against OpenBLAS in one JVM,
+     * 384/96/2048 ran 5-10% faster than the 256/192/1024 found earlier (the difference between
+     * neighbouring choices was within that machine's noise). An A micro-panel (12 x 384 floats, 18 KiB)
+     * stays in L1 while it walks its row of tiles; an A block (96 x 384, 144 KiB) stays in L2; a packed B
+     * slice (384 x 2048, 3 MiB) is shared by the threads from L3.
+     */
+    /** Depth of a K slice. */
+    static final int KC = 384;
     /** Rows of an A block; a multiple of every kernel's row count. */
-    static final int MC = 192;
-    /** Columns of a B block: one packed slice is KC x NC floats, 1 MiB, the L2 of one core here. */
-    static final int NC = 1024;
+    static final int MC = 96;
+    /** Columns of a B block; a multiple of NR. */
+    static final int NC = 2048;
     /** Below this many flops a GEMM runs on the calling thread: waking the pool costs more than it gains. */
     private static final long SINGLE_THREAD_FLOPS = 1L << 21;
 
@@ -44,6 +51,9 @@ public final class Gemm {
 
     private final Parallel parallel;
     private final int mainRows;
+    private final int kcBlock;
+    private final int mcBlock;
+    private final int ncBlock;
     /** Packing buffers, reused across calls; a caller that finds them in use gets its own set. */
     private final ConcurrentLinkedDeque<Workspace> workspaces = new ConcurrentLinkedDeque<>();
 
@@ -54,11 +64,23 @@ public final class Gemm {
 
     /** With a chosen main kernel height (12 or 6): tests run both on any CPU. */
     Gemm(Parallel parallel, int mainRows) {
+        this(parallel, mainRows, KC, MC, NC);
+    }
+
+    /** With chosen block sizes, to compare them in one JVM (on a shared machine, runs apart differ more). */
+    Gemm(Parallel parallel, int mainRows, int kc, int mc, int nc) {
         if (mainRows != 12 && mainRows != 6) {
             throw new IllegalArgumentException("main GEMM kernel height must be 12 or 6, got " + mainRows);
         }
+        if (kc < 1 || mc < mainRows || mc % 12 != 0 || nc < NR || nc % NR != 0) {
+            throw new IllegalArgumentException("GEMM blocks need kc >= 1, mc a multiple of 12, nc a multiple of "
+                    + NR + ": got kc " + kc + ", mc " + mc + ", nc " + nc);
+        }
         this.parallel = parallel;
         this.mainRows = mainRows;
+        this.kcBlock = kc;
+        this.mcBlock = mc;
+        this.ncBlock = nc;
     }
 
     /** "512-bit, 12x32 tiles". */
@@ -109,7 +131,7 @@ public final class Gemm {
             ws = new Workspace();
         }
         try {
-            ws.prepare(p, team, mainRows);
+            ws.prepare(p, team, mainRows, kcBlock, mcBlock, ncBlock);
             Workspace w = ws;
             parallel.team(team, (rank, size, barrier) -> run(p, w, rank, size, barrier));
         } finally {
@@ -140,13 +162,13 @@ public final class Gemm {
             int aBase = p.a.offset() + bi * p.a.batchStride();
             int bBase = p.b.offset() + bi * p.b.batchStride();
             int cBase = p.c.offset() + bi * p.c.batchStride();
-            for (int jc = 0; jc < n; jc += NC) {
-                int nc = Math.min(NC, n - jc);
+            for (int jc = 0; jc < n; jc += ncBlock) {
+                int nc = Math.min(ncBlock, n - jc);
                 int panelsN = ceilDiv(nc, NR);
                 int q0 = share(panelsN, rank, size);
                 int q1 = share(panelsN, rank + 1, size);
-                for (int pc = 0; pc < k; pc += KC) {
-                    int kc = Math.min(KC, k - pc);
+                for (int pc = 0; pc < k; pc += kcBlock) {
+                    int kc = Math.min(kcBlock, k - pc);
                     float[] bPack = p.rowsSplit ? ws.bShared[iteration & 1] : ws.bOwn[rank];
                     int origin = p.rowsSplit ? 0 : q0;
                     for (int q = q0; q < q1; q++) {
@@ -163,8 +185,8 @@ public final class Gemm {
                         qa = 0;
                         qb = panelsN;
                     }
-                    for (int ic = rowLo; ic < rowHi; ic += MC) {
-                        int mc = Math.min(MC, rowHi - ic);
+                    for (int ic = rowLo; ic < rowHi; ic += mcBlock) {
+                        int mc = Math.min(mcBlock, rowHi - ic);
                         packA(p, aBase, ic, mc, pc, kc, aPack);
                         block(p, aPack, bPack, tile, cBase, ic, mc, jc, nc, kc, qa, qb, origin,
                                 pc == 0, pc + kc == k);
@@ -384,10 +406,10 @@ public final class Gemm {
         float[] scratch;
 
         /** Sizes every buffer {@code p} needs for a team of up to {@code team} threads, before they start. */
-        void prepare(Problem p, int team, int mainRows) {
-            int kc = Math.min(KC, p.k);
-            int aLen = Math.min(MC, ceilDiv(p.m, mainRows) * mainRows) * kc;
-            int bLen = ceilDiv(Math.min(NC, p.n), NR) * NR * kc;
+        void prepare(Problem p, int team, int mainRows, int kcBlock, int mcBlock, int ncBlock) {
+            int kc = Math.min(kcBlock, p.k);
+            int aLen = Math.min(mcBlock, ceilDiv(p.m, mainRows) * mainRows) * kc;
+            int bLen = ceilDiv(Math.min(ncBlock, p.n), NR) * NR * kc;
             if (a.length < team) {
                 a = java.util.Arrays.copyOf(a, team);
                 tile = java.util.Arrays.copyOf(tile, team);
@@ -408,7 +430,7 @@ public final class Gemm {
                 }
             }
             if (!p.direct) {
-                int width = Math.min(NC, p.n);
+                int width = Math.min(ncBlock, p.n);
                 scratch = grow(scratch, p.m * width);
                 p.scratch = scratch;
                 p.scratchWidth = width;

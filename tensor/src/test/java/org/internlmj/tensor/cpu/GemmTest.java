@@ -73,26 +73,46 @@ class GemmTest {
 
     @Test
     void oddSizesAllTransposesBothKernelHeights() {
+        // around the tile (12/6 x 2 vectors) and the default blocks (KC 384, MC 96, NC 2048)
         int[][] sizes = {
             {1, 1, 1}, {1, 7, 33}, {7, 1, 5}, {2, 3, 4}, {5, 17, 1}, {13, 33, 7}, {33, 129, 65},
-            {129, 33, 257}, {12, 32, 256}, {24, 64, 512}, {11, 31, 255}, {6, 16, 9}, {200, 40, 300},
-            {9, 1030, 20}, {197, 70, 513},
+            {129, 33, 257}, {12, 32, 384}, {24, 64, 385}, {11, 31, 383}, {6, 16, 9}, {97, 40, 300},
+            {9, 2049, 20}, {95, 70, 769},
         };
         Random rnd = new Random(11);
         for (int mainRows : new int[] {12, 6}) {
             for (int threads : new int[] {1, 2}) {
-                Gemm g = gemm(threads, mainRows);
-                for (int[] s : sizes) {
-                    for (int t = 0; t < 4; t++) {
-                        boolean ta = (t & 1) != 0;
-                        boolean tb = (t & 2) != 0;
-                        Tensor a = operand(rnd, DType.F32, ta, s[0], s[2]);
-                        Tensor b = operand(rnd, DType.F32, tb, s[2], s[1]);
-                        Tensor c = Tensor.zeros(DType.F32, Device.CPU, s[0], s[1]);
-                        check(g, a, b, c, 1f, 0f, "m,n,k=" + s[0] + "," + s[1] + "," + s[2] + " ta=" + ta + " tb=" + tb
-                                + " mainRows=" + mainRows + " threads=" + threads);
-                    }
-                }
+                checkAll(gemm(threads, mainRows), sizes, rnd, "mainRows=" + mainRows + " threads=" + threads);
+            }
+        }
+    }
+
+    @Test
+    void smallBlocksCrossEveryBlockBoundary() {
+        // blocks of a few tiles make small problems cross many K slices, row blocks and column blocks
+        int[][] sizes = {{50, 70, 40}, {25, 130, 33}, {7, 100, 17}, {61, 64, 64}};
+        Random rnd = new Random(19);
+        for (int threads : new int[] {1, 3}) {
+            Gemm g = new Gemm(POOLS[threads - 1], 12, 16, 24, 4 * GemmKernels.NR);
+            checkAll(g, sizes, rnd, "small blocks, threads=" + threads);
+            for (DType out : new DType[] {DType.F32, DType.BF16}) {
+                Tensor a = random(rnd, DType.F16, 45, 50);
+                Tensor b = random(rnd, DType.F16, 90, 50).transpose(0, 1);
+                check(g, a, b, random(rnd, out, 45, 90), 0.5f, 2f, "small blocks, f16 in, " + out + " out");
+            }
+        }
+    }
+
+    private static void checkAll(Gemm g, int[][] sizes, Random rnd, String what) {
+        for (int[] s : sizes) {
+            for (int t = 0; t < 4; t++) {
+                boolean ta = (t & 1) != 0;
+                boolean tb = (t & 2) != 0;
+                Tensor a = operand(rnd, DType.F32, ta, s[0], s[2]);
+                Tensor b = operand(rnd, DType.F32, tb, s[2], s[1]);
+                Tensor c = Tensor.zeros(DType.F32, Device.CPU, s[0], s[1]);
+                check(g, a, b, c, 1f, 0f, "m,n,k=" + s[0] + "," + s[1] + "," + s[2] + " ta=" + ta + " tb=" + tb
+                        + " " + what);
             }
         }
     }
@@ -103,7 +123,7 @@ class GemmTest {
         Gemm g = gemm(2, 12);
         int m = 37;
         int n = 45;
-        int k = 300;
+        int k = 400;
         Tensor a = random(rnd, DType.F32, m, k);
         Tensor b = random(rnd, DType.F32, k, n);
         check(g, a, b, random(rnd, DType.F32, m, n), 0.5f, -1.5f, "f32 c");
@@ -123,8 +143,8 @@ class GemmTest {
                     for (int t = 0; t < 4; t++) {
                         boolean ta = (t & 1) != 0;
                         boolean tb = (t & 2) != 0;
-                        Tensor a = operand(rnd, in, ta, 29, 270);
-                        Tensor b = operand(rnd, in, tb, 270, 70);
+                        Tensor a = operand(rnd, in, ta, 29, 400);
+                        Tensor b = operand(rnd, in, tb, 400, 70);
                         check(g, a, b, Tensor.zeros(out, Device.CPU, 29, 70), 1f, 0f,
                                 in + "->" + out + " ta=" + ta + " tb=" + tb + " threads=" + threads);
                     }
@@ -138,8 +158,8 @@ class GemmTest {
         Random rnd = new Random(14);
         Gemm g = gemm(2, 12);
         for (DType out : new DType[] {DType.F32, DType.BF16}) {
-            Tensor a = random(rnd, DType.F32, 40, 300);
-            Tensor b = random(rnd, DType.F32, 300, 50);
+            Tensor a = random(rnd, DType.F32, 40, 400);
+            Tensor b = random(rnd, DType.F32, 400, 50);
             Tensor c = Tensor.full(Double.NaN, out, Device.CPU, 40, 50);
             g.matmul(a, b, c, 1f, 0f);
             for (float v : c.toFloatArray()) {
@@ -182,7 +202,7 @@ class GemmTest {
         check(g, random(rnd, DType.F32, 5, 1, 33), random(rnd, DType.F32, 33, 9),
                 Tensor.zeros(DType.F32, Device.CPU, 5, 1, 9), 1f, 0f, "m=1 batches");
         // per-batch b, bf16 everything, alpha/beta
-        check(g, random(rnd, DType.BF16, 4, 19, 300), random(rnd, DType.BF16, 4, 300, 23),
+        check(g, random(rnd, DType.BF16, 4, 19, 400), random(rnd, DType.BF16, 4, 400, 23),
                 random(rnd, DType.BF16, 4, 19, 23), 0.25f, 0.5f, "batched b bf16");
         // batch dimension not outermost in memory (a permuted view)
         check(g, random(rnd, DType.F32, 30, 2, 17).permute(1, 0, 2), random(rnd, DType.F32, 2, 17, 64),
@@ -215,7 +235,7 @@ class GemmTest {
     void resultsAreIdenticalForEveryThreadCountAndKernelHeight() {
         Random rnd = new Random(17);
         // rows split (tall), columns split (short and wide), and a 16-bit output through the scratch
-        int[][] sizes = {{150, 300, 300}, {10, 2100, 300}, {40, 1100, 600}};
+        int[][] sizes = {{150, 300, 400}, {10, 2100, 400}, {40, 2200, 800}};
         for (int[] s : sizes) {
             for (DType out : new DType[] {DType.F32, DType.BF16}) {
                 Tensor a = random(rnd, DType.F32, s[0], s[2]);

@@ -1,6 +1,7 @@
 package org.internlmj.tensor.cpu;
 
 import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.atomic.AtomicBoolean;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
@@ -44,6 +45,18 @@ public final class Gemm {
     static final int NC = 2048;
     /** Below this many flops a GEMM runs on the calling thread: waking the pool costs more than it gains. */
     private static final long SINGLE_THREAD_FLOPS = 1L << 21;
+    /**
+     * Products of at most this many multiply-adds (per batch) run as scalar loops: packing and tiles
+     * cost more than they save there, and tests full of tiny products never wait for the JIT.
+     */
+    static final int SCALAR_MACS = 4096;
+    /**
+     * Calls per kernel in the one-time warm-up. The Vector API is intrinsified only by C2, which
+     * compiles a method after ~5000 calls; until then every vector operation is a boxed Java fallback,
+     * hundreds of times slower, and a kernel used only for edge tiles can stay cold for many GEMMs.
+     */
+    private static final int WARMUP_CALLS = 6000;
+    private static final AtomicBoolean WARM = new AtomicBoolean();
 
     private static final VectorSpecies<Float> S = GemmKernels.S;
     private static final int L = GemmKernels.L;
@@ -121,6 +134,13 @@ public final class Gemm {
             batch = 1;
         }
         long flops = 2L * batch * m * n * k;
+        if ((long) m * n * k <= SCALAR_MACS) {
+            scalarProducts(av, bv, cv, batch, m, n, k, alpha, beta, flops);
+            return;
+        }
+        if (!WARM.get() && WARM.compareAndSet(false, true)) {
+            warmUp();
+        }
         int team = flops < SINGLE_THREAD_FLOPS ? 1 : parallel.threads();
         boolean rowsSplit = team == 1 || ceilDiv(m, mainRows) >= 2 * team;
         boolean direct = cv.f32() != null && cv.colStride() == 1;
@@ -136,6 +156,67 @@ public final class Gemm {
             parallel.team(team, (rank, size, barrier) -> run(p, w, rank, size, barrier));
         } finally {
             workspaces.offerFirst(ws);
+        }
+    }
+
+    /**
+     * Small products as plain loops, each element the same chain of fused multiply-adds in k order as
+     * the micro-kernels compute (so the same value, for K up to one slice), batches over the pool.
+     */
+    private void scalarProducts(Operand a, Operand b, Operand c, int batch, int m, int n, int k, float alpha,
+                                float beta, long flops) {
+        Parallel.RangeTask body = (start, end) -> {
+            for (int bi = start; bi < end; bi++) {
+                int aBase = a.offset() + bi * a.batchStride();
+                int bBase = b.offset() + bi * b.batchStride();
+                int cBase = c.offset() + bi * c.batchStride();
+                for (int i = 0; i < m; i++) {
+                    for (int j = 0; j < n; j++) {
+                        float acc = 0f;
+                        int pa = aBase + i * a.rowStride();
+                        int pb = bBase + j * b.colStride();
+                        for (int p = 0; p < k; p++) {
+                            acc = Math.fma(a.get(pa + p * a.colStride()), b.get(pb + p * b.rowStride()), acc);
+                        }
+                        int pos = cBase + i * c.rowStride() + j * c.colStride();
+                        float v = alpha * acc;
+                        if (beta != 0f) {
+                            v = Math.fma(beta, c.get(pos), v);
+                        }
+                        c.set(pos, v);
+                    }
+                }
+            }
+        };
+        if (flops < SINGLE_THREAD_FLOPS || batch == 1) {
+            body.run(0, batch);
+        } else {
+            parallel.forRange(batch, 1, body);
+        }
+    }
+
+    /** Runs every kernel, epilogue and vector packing path often enough for C2 to compile them. */
+    private static void warmUp() {
+        float[] a = new float[12 * 3];
+        float[] b = new float[NR * 3];
+        float[] t = new float[12 * NR];
+        float[] c = new float[12 * NR];
+        float[] packed = new float[NR * 3];
+        short[] bits = new short[NR * 3];
+        Operand bf16 = new Operand(null, bits, true, 0, 0, NR, 1);
+        Operand f32 = new Operand(b, null, false, 0, 0, NR, 1);
+        for (int i = 0; i < WARMUP_CALLS; i++) {
+            for (int rows : GemmKernels.ROWS) {
+                GemmKernels.run(rows, a, 0, b, 0, 3, t);
+            }
+            storeTile(t, 12, NR, c, 0, NR, 1f, 0f, true);
+            storeTile(t, 12, NR, c, 0, NR, 1f, 1f, true);
+            storeTile(t, 12, NR, c, 0, NR, 1f, 0f, false);
+            storeTile(t, 12, NR - 1, c, 0, NR, 1f, 0f, true);
+            storeTile(t, 12, NR - 1, c, 0, NR, 1f, 1f, true);
+            storeTile(t, 12, NR - 1, c, 0, NR, 1f, 0f, false);
+            GemmPacking.pack(f32, 0, 1, NR, NR, NR, 3, packed, 0);
+            GemmPacking.pack(bf16, 0, 1, NR, NR, NR, 3, packed, 0);
         }
     }
 

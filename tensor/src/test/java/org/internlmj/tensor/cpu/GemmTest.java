@@ -73,11 +73,12 @@ class GemmTest {
 
     @Test
     void oddSizesAllTransposesBothKernelHeights() {
-        // around the tile (12/6 x 2 vectors) and the default blocks (KC 384, MC 96, NC 2048)
+        // around the tile (12/6 x 2 vectors) and the default blocks (KC 384, MC 96, NC 2048); the first
+        // six are small enough for the scalar path, the rest (single rows and columns too) are tiled
         int[][] sizes = {
-            {1, 1, 1}, {1, 7, 33}, {7, 1, 5}, {2, 3, 4}, {5, 17, 1}, {13, 33, 7}, {33, 129, 65},
-            {129, 33, 257}, {12, 32, 384}, {24, 64, 385}, {11, 31, 383}, {6, 16, 9}, {97, 40, 300},
-            {9, 2049, 20}, {95, 70, 769},
+            {1, 1, 1}, {1, 7, 33}, {7, 1, 5}, {2, 3, 4}, {5, 17, 1}, {13, 33, 7},
+            {1, 130, 40}, {70, 1, 70}, {3, 5, 300}, {33, 129, 65}, {129, 33, 257}, {12, 32, 384},
+            {24, 64, 385}, {11, 31, 383}, {6, 16, 90}, {97, 40, 300}, {9, 2049, 20}, {95, 70, 769},
         };
         Random rnd = new Random(11);
         for (int mainRows : new int[] {12, 6}) {
@@ -204,6 +205,9 @@ class GemmTest {
         // per-batch b, bf16 everything, alpha/beta
         check(g, random(rnd, DType.BF16, 4, 19, 400), random(rnd, DType.BF16, 4, 400, 23),
                 random(rnd, DType.BF16, 4, 19, 23), 0.25f, 0.5f, "batched b bf16");
+        // many small products: the scalar path, batches spread over the threads
+        check(g, random(rnd, DType.F32, 600, 16, 16), random(rnd, DType.F32, 600, 16, 16).transpose(1, 2),
+                random(rnd, DType.F32, 600, 16, 16), 1f, 0.5f, "600 small batches");
         // batch dimension not outermost in memory (a permuted view)
         check(g, random(rnd, DType.F32, 30, 2, 17).permute(1, 0, 2), random(rnd, DType.F32, 2, 17, 64),
                 Tensor.zeros(DType.F32, Device.CPU, 2, 30, 64), 1f, 0f, "permuted a");

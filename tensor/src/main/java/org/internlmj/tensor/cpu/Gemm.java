@@ -141,6 +141,10 @@ public final class Gemm {
         if (!WARM.get() && WARM.compareAndSet(false, true)) {
             warmUp();
         }
+        if (GemmSkinny.applies(av, bv, batch, m)) {
+            GemmSkinny.run(parallel, flops >= SINGLE_THREAD_FLOPS, av, bv, cv, m, n, k, alpha, beta);
+            return;
+        }
         int team = flops < SINGLE_THREAD_FLOPS ? 1 : parallel.threads();
         boolean rowsSplit = team == 1 || ceilDiv(m, mainRows) >= 2 * team;
         boolean direct = cv.f32() != null && cv.colStride() == 1;
@@ -205,6 +209,11 @@ public final class Gemm {
         short[] bits = new short[NR * 3];
         Operand bf16 = new Operand(null, bits, true, 0, 0, NR, 1);
         Operand f32 = new Operand(b, null, false, 0, 0, NR, 1);
+        float[] rowData = new float[2 * L + 1];
+        Operand row = new Operand(rowData, null, false, 0, 0, 1, 1);
+        Operand transposed = new Operand(new float[2 * (2 * L + 1)], null, false, 0, 0, 1, 2 * L + 1);
+        Operand wide = new Operand(new float[3 * 5 * L], null, false, 0, 0, 5 * L, 1);
+        Operand out = new Operand(new float[5 * L], null, false, 0, 0, 5 * L, 1);
         for (int i = 0; i < WARMUP_CALLS; i++) {
             for (int rows : GemmKernels.ROWS) {
                 GemmKernels.run(rows, a, 0, b, 0, 3, t);
@@ -217,6 +226,9 @@ public final class Gemm {
             storeTile(t, 12, NR - 1, c, 0, NR, 1f, 0f, false);
             GemmPacking.pack(f32, 0, 1, NR, NR, NR, 3, packed, 0);
             GemmPacking.pack(bf16, 0, 1, NR, NR, NR, 3, packed, 0);
+            // one row: five vectors of columns (the four-wide loop and the masked tail), then dot products
+            GemmSkinny.run(null, false, row, wide, out, 1, 5 * L - 1, 3, 1f, 0f);
+            GemmSkinny.run(null, false, row, transposed, out, 1, 2, 2 * L + 1, 1f, 0f);
         }
     }
 

@@ -74,10 +74,12 @@ class GemmTest {
     @Test
     void oddSizesAllTransposesBothKernelHeights() {
         // around the tile (12/6 x 2 vectors) and the default blocks (KC 384, MC 96, NC 2048); the first
-        // six are small enough for the scalar path, the rest (single rows and columns too) are tiled
+        // six are small enough for the scalar path, the next four have at most four rows (read in
+        // place when a has unit stride along K), the rest are tiled
         int[][] sizes = {
             {1, 1, 1}, {1, 7, 33}, {7, 1, 5}, {2, 3, 4}, {5, 17, 1}, {13, 33, 7},
-            {1, 130, 40}, {70, 1, 70}, {3, 5, 300}, {33, 129, 65}, {129, 33, 257}, {12, 32, 384},
+            {1, 130, 40}, {3, 5, 300}, {4, 130, 40}, {2, 70, 257},
+            {70, 1, 70}, {33, 129, 65}, {129, 33, 257}, {12, 32, 384},
             {24, 64, 385}, {11, 31, 383}, {6, 16, 90}, {97, 40, 300}, {9, 2049, 20}, {95, 70, 769},
         };
         Random rnd = new Random(11);
@@ -239,7 +241,7 @@ class GemmTest {
     void resultsAreIdenticalForEveryThreadCountAndKernelHeight() {
         Random rnd = new Random(17);
         // rows split (tall), columns split (short and wide), and a 16-bit output through the scratch
-        int[][] sizes = {{150, 300, 400}, {10, 2100, 400}, {40, 2200, 800}};
+        int[][] sizes = {{150, 300, 400}, {10, 2100, 400}, {40, 2200, 800}, {3, 3000, 400}};
         for (int[] s : sizes) {
             for (DType out : new DType[] {DType.F32, DType.BF16}) {
                 Tensor a = random(rnd, DType.F32, s[0], s[2]);

@@ -12,7 +12,8 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code t} ({@code t[r*NR + j]}) for the caller's epilogue.
  *
  * <p>Every kernel computes every element as the same chain of fused multiply-adds in k order, so an
- * element's value does not depend on which kernel, tile or thread computed it.
+ * element's value does not depend on which kernel, tile or thread computed it. The kernels differ only
+ * in R and are written out in full on purpose: C2 keeps named locals in registers, not arrays.
  *
  * <p>The species is 512-bit where the JVM runs AVX-512 (HotSpot needs {@code -XX:UseAVX=3} for that
  * on Skylake-SP, whose default is AVX2; MEASURED.md: 512-bit tiles ran ~1.4x faster than 256-bit ones),

@@ -22,6 +22,7 @@ import org.internlmj.tensor.Device;
 import org.internlmj.tensor.MemoryScope;
 import org.internlmj.tensor.Tensor;
 import org.internlmj.tensor.cpu.CpuBackend;
+import org.internlmj.tensor.testing.TensorAssert;
 
 /**
  * Our CPU GEMM against OpenBLAS's {@code cblas_sgemm}, side by side in one JVM with the same thread
@@ -211,7 +212,10 @@ public final class GemmBench {
                 oursSeconds[r] = round(oursCall, oursCalls);
                 blasSeconds[r] = round(blasCall, blasCalls);
             }
-            double relError = relativeDifference(c.toFloatArray(), sc.toArray(ValueLayout.JAVA_FLOAT));
+            // ||ours - openblas|| / ||openblas||: the two sum in different orders, so ~1e-7 for fp32,
+            // bf16 rounding for bf16
+            double relError = TensorAssert.relativeError(toDoubles(sc.toArray(ValueLayout.JAVA_FLOAT)),
+                    toDoubles(c.toFloatArray()));
 
             double gflops = s.flops() / min(oursSeconds) / 1e9;
             double baseline = s.flops() / min(blasSeconds) / 1e9;
@@ -268,6 +272,14 @@ public final class GemmBench {
                 }
             }
         }
+    }
+
+    private static double[] toDoubles(float[] v) {
+        double[] d = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            d[i] = v[i];
+        }
+        return d;
     }
 
     private static float[] randomValues(SplittableRandom rnd, int n) {
@@ -332,17 +344,5 @@ public final class GemmBench {
     /** Four significant digits: enough for GFLOP/s from 0.01 (a tiny shape, cold) to thousands. */
     private static double round4(double v) {
         return new BigDecimal(v).round(new MathContext(4)).doubleValue();
-    }
-
-    /** {@code ||x - y|| / ||y||}: the two GEMMs sum in different orders, so expect ~1e-7 (fp32) or bf16 rounding. */
-    private static double relativeDifference(float[] x, float[] y) {
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < x.length; i++) {
-            double d = x[i] - y[i];
-            num += d * d;
-            den += (double) y[i] * y[i];
-        }
-        return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
     }
 }

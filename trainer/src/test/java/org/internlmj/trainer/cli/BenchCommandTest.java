@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.util.List;
 import org.internlmj.ffm.KnownLibraries;
 import org.internlmj.ffm.NativeLibrary;
@@ -17,21 +15,15 @@ import org.junit.jupiter.api.Test;
 /** {@code internlmj bench gemm} end to end on tiny shapes: one JSON object per line with the promised keys. */
 class BenchCommandTest {
 
-    record Result(int code, String out, String err) {
-    }
-
-    static Result run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Main.run(new PrintWriter(out), new PrintWriter(err), args);
-        return new Result(code, out.toString(), err.toString());
+    private static MainTest.Result run(String... args) {
+        return MainTest.run(args);
     }
 
     @Test
     void gemmPrintsOneJsonObjectPerShape() throws Exception {
         NativeLibrary.Lookup l = NativeLibrary.find(KnownLibraries.OPENBLAS);
         Assumptions.assumeTrue(l.found(), () -> "OpenBLAS is not installed, bench gemm has no baseline: " + l.describe());
-        Result r = run("bench", "gemm", "--threads", "1", "--reps", "1", "--warmup-ms", "40", "--shapes", "40x24x16:NT,17");
+        MainTest.Result r = run("bench", "gemm", "--threads", "1", "--reps", "1", "--warmup-ms", "40", "--shapes", "40x24x16:NT,17");
         assertEquals(0, r.code(), r.err());
         List<String> lines = r.out().lines().filter(s -> !s.isBlank()).toList();
         assertEquals(2, lines.size(), r.out());
@@ -54,7 +46,7 @@ class BenchCommandTest {
 
     @Test
     void badShapesAndOptionsAreErrors() {
-        Result r = run("bench", "gemm", "--shapes", "12x3");
+        MainTest.Result r = run("bench", "gemm", "--shapes", "12x3");
         assertNotEquals(0, r.code());
         assertTrue(r.err().contains("12x3"), r.err());
         r = run("bench", "gemm", "--shapes", "8x8x8:XN");
@@ -67,7 +59,7 @@ class BenchCommandTest {
 
     @Test
     void benchIsListedInHelp() {
-        Result r = run("bench", "--help");
+        MainTest.Result r = run("bench", "--help");
         assertEquals(0, r.code());
         assertTrue(r.out().contains("gemm"), r.out());
     }

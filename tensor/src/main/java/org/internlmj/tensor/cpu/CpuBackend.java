@@ -24,10 +24,12 @@ public final class CpuBackend implements Backend {
     private final Parallel parallel;
     private final CpuArrayPool pool;
     private final ReferenceBackend reference = new ReferenceBackend();
+    private final Gemm gemm;
 
     public CpuBackend(int threads) {
         this.parallel = new Parallel(threads);
         this.pool = new CpuArrayPool(Runtime.getRuntime().maxMemory() / 4);
+        this.gemm = new Gemm(parallel);
     }
 
     /** The process-wide CPU backend, created on first use. */
@@ -82,7 +84,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String describe() {
-        return "cpu (Vector API " + Simd.describe() + ", " + threads() + " threads)";
+        return "cpu (Vector API " + Simd.describe() + ", GEMM " + gemm.describe() + ", " + threads() + " threads)";
     }
 
     @Override
@@ -127,7 +129,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void matmul(Tensor a, Tensor b, Tensor c, float alpha, float beta) {
-        reference.matmul(a, b, c, alpha, beta);
+        gemm.matmul(a, b, c, alpha, beta);
     }
 
     // ---------------------------------------------------------------- elementwise and reductions

@@ -12,6 +12,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>One parallel loop runs at a time. A loop started while another is running (another rank's
  * thread in an in-JVM process group) or from inside a task runs on the calling thread alone, so
  * concurrent callers never deadlock and never oversubscribe the cores.
+ *
+ * <p>{@link #team} runs one task per thread at the same time, with a barrier between them, for kernels
+ * whose threads share a buffer they fill together (the GEMM's packed B panel).
  */
 public final class Parallel implements AutoCloseable {
     /** A body over task indices. */
@@ -32,13 +35,18 @@ public final class Parallel implements AutoCloseable {
     private static final class Job {
         final Task task;
         final int count;
+        /** Team jobs: each thread runs at most one index, so that all indices run at the same time. */
+        final boolean oneEach;
+        final Barrier barrier;
         final AtomicInteger next = new AtomicInteger();
         final AtomicInteger done = new AtomicInteger();
         final AtomicReference<Throwable> failure = new AtomicReference<>();
 
-        Job(Task task, int count) {
+        Job(Task task, int count, boolean oneEach, Barrier barrier) {
             this.task = task;
             this.count = count;
+            this.oneEach = oneEach;
+            this.barrier = barrier;
         }
     }
 
@@ -76,33 +84,119 @@ public final class Parallel implements AutoCloseable {
             return;
         }
         try {
-            Job j = new Job(body, count);
-            job = j;
-            for (Thread w : workers) {
-                LockSupport.unpark(w);
+            run(new Job(body, count, false, null));
+        } finally {
+            busy.unlock();
+        }
+    }
+
+    /** A body run by each member of a {@link #team}. */
+    @FunctionalInterface
+    public interface TeamTask {
+        /**
+         * @param rank    this member's index in {@code [0, size)}
+         * @param size    the number of members running at the same time
+         * @param barrier waits until all {@code size} members reach it
+         */
+        void run(int rank, int size, Barrier barrier);
+    }
+
+    /**
+     * Runs {@code body} on up to {@code maxSize} pool threads at once (the caller included), each with
+     * its own rank; returns when all are done, rethrowing the first failure. Members may wait for each
+     * other at the barrier, so, unlike {@link #forEach}, every rank runs on its own thread at the same
+     * time. Where the pool is busy (another caller, or a call from inside a task) the team has one
+     * member: the calling thread. A member that fails breaks the barrier so the others do not wait forever.
+     */
+    public void team(int maxSize, TeamTask body) {
+        int size = Math.min(maxSize, threads);
+        if (size <= 1 || inTask.get() || !busy.tryLock()) {
+            body.run(0, 1, Barrier.SOLO);
+            return;
+        }
+        try {
+            Barrier barrier = new Barrier(size);
+            run(new Job(rank -> body.run(rank, size, barrier), size, true, barrier));
+        } finally {
+            busy.unlock();
+        }
+    }
+
+    /**
+     * A reusable barrier for the members of a {@link #team}: members spin briefly and then yield, as
+     * the wait between packing and computing is short and a park/unpark round trip is not.
+     */
+    public static final class Barrier {
+        static final Barrier SOLO = new Barrier(1);
+
+        private final int parties;
+        private final AtomicInteger arrived = new AtomicInteger();
+        private volatile int generation;
+        private volatile boolean broken;
+
+        Barrier(int parties) {
+            this.parties = parties;
+        }
+
+        /** Number of members that must arrive before any is released. */
+        public int parties() {
+            return parties;
+        }
+
+        /** Waits until every member has called this for the current round. */
+        public void await() {
+            if (parties == 1) {
+                return;
             }
-            runTasks(j);
+            int gen = generation;
+            if (arrived.incrementAndGet() == parties) {
+                arrived.set(0);
+                generation = gen + 1;
+                return;
+            }
             int spins = 0;
-            while (j.done.get() < count) {
+            while (generation == gen) {
+                if (broken) {
+                    throw new IllegalStateException("a parallel team member failed; barrier broken");
+                }
                 if (++spins < SPIN_ITERATIONS) {
                     Thread.onSpinWait();
                 } else {
                     Thread.yield();
                 }
             }
-            job = null;
-            Throwable t = j.failure.get();
-            if (t instanceof RuntimeException re) {
-                throw re;
+        }
+
+        void breakBarrier() {
+            broken = true;
+        }
+    }
+
+    /** Publishes a job, works on it from the calling thread and waits for it; the caller holds {@code busy}. */
+    private void run(Job j) {
+        job = j;
+        for (Thread w : workers) {
+            LockSupport.unpark(w);
+        }
+        runTasks(j);
+        int spins = 0;
+        while (j.done.get() < j.count) {
+            if (++spins < SPIN_ITERATIONS) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield();
             }
-            if (t instanceof Error e) {
-                throw e;
-            }
-            if (t != null) {
-                throw new IllegalStateException(t);
-            }
-        } finally {
-            busy.unlock();
+        }
+        job = null;
+        Throwable t = j.failure.get();
+        if (t instanceof RuntimeException re) {
+            throw re;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        if (t != null) {
+            throw new IllegalStateException(t);
         }
     }
 
@@ -145,8 +239,14 @@ public final class Parallel implements AutoCloseable {
                     }
                 } catch (Throwable t) {
                     j.failure.compareAndSet(null, t);
+                    if (j.barrier != null) {
+                        j.barrier.breakBarrier();
+                    }
                 } finally {
                     j.done.incrementAndGet();
+                }
+                if (j.oneEach) {
+                    break;
                 }
             }
         } finally {

@@ -16,8 +16,8 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Trains InternLM-architecture language models on the JVM.",
-        subcommands = {TrainCommand.class, GenerateCommand.class, PrepareCommand.class, ConvertCommand.class, InfoCommand.class,
-                CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, GenerateCommand.class, PrepareCommand.class, ConvertCommand.class,
+                InfoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -1,0 +1,89 @@
+package org.internlmj.trainer.cli;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.internlmj.tensor.cpu.CpuBackend;
+import org.internlmj.trainer.bench.GemmBench;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code internlmj bench ...}: kernel benchmarks against a native baseline measured in the same run.
+ *
+ * <pre>{@code internlmj bench gemm --threads 2 --shapes 1024,4096x2304x768:NT}</pre>
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Benchmark kernels against a native baseline in the same JVM; one JSON object per line.",
+        subcommands = {BenchCommand.Gemm.class})
+final class BenchCommand implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    /** {@code internlmj bench gemm}: our CPU GEMM against OpenBLAS {@code cblas_sgemm}. */
+    @Command(name = "gemm", mixinStandardHelpOptions = true,
+            description = {"Our CPU GEMM against OpenBLAS cblas_sgemm, same threads, same data, same JVM.",
+                    "Prints one JSON object per shape: kernel, shape (MxNxK and transposes), threads, gflops, "
+                            + "baseline, baseline_gflops, ratio (best of --reps rounds; medians too)."})
+    static final class Gemm implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Option(names = "--threads", paramLabel = "N",
+                description = "Threads for both sides (default: the CPU backend's, i.e. all processors).")
+        Integer threads;
+
+        @Option(names = "--shapes", split = ",", paramLabel = "SHAPE",
+                description = "Comma-separated shapes: N (square) or MxNxK, optionally :NN/:NT/:TN/:TT "
+                        + "(a, b transposed). Default: 256..2048 squares and a 768-wide transformer's "
+                        + "Linear GEMMs over 4096 tokens (forward NT, dX NN, dW TN).")
+        List<String> shapes;
+
+        @Option(names = "--reps", defaultValue = "5", paramLabel = "R",
+                description = "Timed rounds per side and shape (default: ${DEFAULT-VALUE}).")
+        int reps;
+
+        @Option(names = "--dtype", defaultValue = "f32", paramLabel = "T",
+                description = "f32 (sgemm) or bf16 (our GEMM on bf16 data vs OpenBLAS sgemm; default: ${DEFAULT-VALUE}).")
+        String dtype;
+
+        @Option(names = "--warmup-ms", paramLabel = "MS",
+                description = "Least warm-up per side and shape in milliseconds (default: 400).")
+        int warmupMillis = GemmBench.DEFAULT_WARMUP_MILLIS;
+
+        @Override
+        public Integer call() {
+            List<GemmBench.Shape> parsed = new ArrayList<>();
+            if (shapes == null || shapes.isEmpty()) {
+                parsed.addAll(GemmBench.defaultShapes());
+            } else {
+                for (String s : shapes) {
+                    parsed.add(GemmBench.Shape.parse(s));
+                }
+            }
+            int n = threads != null ? threads : CpuBackend.configuredThreads();
+            PrintWriter out = spec.commandLine().getOut();
+            ObjectMapper json = new ObjectMapper();
+            new GemmBench(n, reps, dtype, warmupMillis).run(parsed, result -> {
+                try {
+                    out.println(json.writeValueAsString(result));
+                } catch (JsonProcessingException e) {
+                    throw new UncheckedIOException(e);
+                }
+                out.flush();
+            });
+            return 0;
+        }
+    }
+}

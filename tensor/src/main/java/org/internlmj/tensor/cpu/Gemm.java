@@ -1,5 +1,6 @@
 package org.internlmj.tensor.cpu;
 
+import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.atomic.AtomicBoolean;
 import jdk.incubator.vector.FloatVector;
@@ -490,7 +491,11 @@ public final class Gemm {
         }
     }
 
-    /** Packing buffers of one caller, grown on demand and kept for the next call. */
+    /**
+     * Packing buffers of one caller, grown on demand and kept for the next call: per thread an A block
+     * and a tile, B slices (two shared, or one per thread), and for outputs that are not unit-stride F32
+     * an fp32 scratch of M x min(N, NC) floats (the largest such output so far).
+     */
     private static final class Workspace {
         float[][] a = new float[0][];
         float[][] tile = new float[0][];
@@ -504,8 +509,8 @@ public final class Gemm {
             int aLen = Math.min(mcBlock, ceilDiv(p.m, mainRows) * mainRows) * kc;
             int bLen = ceilDiv(Math.min(ncBlock, p.n), NR) * NR * kc;
             if (a.length < team) {
-                a = java.util.Arrays.copyOf(a, team);
-                tile = java.util.Arrays.copyOf(tile, team);
+                a = Arrays.copyOf(a, team);
+                tile = Arrays.copyOf(tile, team);
             }
             for (int r = 0; r < team; r++) {
                 a[r] = grow(a[r], aLen);
@@ -516,7 +521,7 @@ public final class Gemm {
                 bShared[1] = grow(bShared[1], bLen);
             } else {
                 if (bOwn.length < team) {
-                    bOwn = java.util.Arrays.copyOf(bOwn, team);
+                    bOwn = Arrays.copyOf(bOwn, team);
                 }
                 for (int r = 0; r < team; r++) {
                     bOwn[r] = grow(bOwn[r], bLen);
@@ -524,7 +529,7 @@ public final class Gemm {
             }
             if (!p.direct) {
                 int width = Math.min(ncBlock, p.n);
-                scratch = grow(scratch, p.m * width);
+                scratch = grow(scratch, Math.multiplyExact(p.m, width));
                 p.scratch = scratch;
                 p.scratchWidth = width;
             }

@@ -7,16 +7,18 @@ import jdk.incubator.vector.VectorSpecies;
  * The GEMM's register-blocked micro-kernels: {@code t[r][j] = sum_k a[k][r] * b[k][j]} for a packed
  * A micro-panel of {@code R} rows ({@code a[ao + k*R + r]}) and a packed B micro-panel of {@link #NR}
  * columns ({@code b[bo + k*NR + j]}), with R in {12, 8, 6, 4, 1}. Each keeps its 2R accumulators in
- * vector registers (per k step: two loads of B, R broadcasts of A, 2R FMAs; two k steps per loop
- * iteration, which halves the loop's address arithmetic: ~10% faster here) and writes the tile to
- * {@code t} ({@code t[r*NR + j]}) for the caller's epilogue.
+ * vector registers (per k step: two loads of B, R broadcasts of A, 2R FMAs) and writes the tile to
+ * {@code t} ({@code t[r*NR + j]}) for the caller's epilogue. Two k steps per loop iteration halve the
+ * address arithmetic (~8% faster here), except in the 6-row kernel, the main one where the JIT has
+ * only 16 vector registers (AVX2): there C2 schedules the second step's loads early and spills
+ * (~25% slower).
  *
  * <p>Every kernel computes every element as the same chain of fused multiply-adds in k order, so an
  * element's value does not depend on which kernel, tile or thread computed it. The kernels differ only
  * in R and are written out in full on purpose: C2 keeps named locals in registers, not arrays.
  *
- * <p>The species is 512-bit where the JVM runs AVX-512 (HotSpot needs {@code -XX:UseAVX=3} for that
- * on Skylake-SP, whose default is AVX2; MEASURED.md: 512-bit tiles ran ~1.4x faster than 256-bit ones),
+ * <p>The species is 512-bit where the JVM runs AVX-512 (HotSpot needs {@code -XX:UseAVX=3} for that on
+ * Skylake-SP, whose default is AVX2; the whole GEMM runs ~2x faster with it here, docs/PERFORMANCE.md),
  * else the preferred one. {@code -Dinternlmj.gemm.bits=256|512} overrides it for measurements.
  */
 final class GemmKernels {
@@ -393,53 +395,7 @@ final class GemmKernels {
         FloatVector c4hi = FloatVector.zero(S);
         FloatVector c5lo = FloatVector.zero(S);
         FloatVector c5hi = FloatVector.zero(S);
-        int k = 0;
-        for (; k + 2 <= kc; k += 2) {
-            int bk = bo + k * NR;
-            int ak = ao + k * 6;
-            FloatVector b0 = FloatVector.fromArray(S, b, bk);
-            FloatVector b1 = FloatVector.fromArray(S, b, bk + L);
-            FloatVector x;
-            x = FloatVector.broadcast(S, a[ak]);
-            c0lo = x.fma(b0, c0lo);
-            c0hi = x.fma(b1, c0hi);
-            x = FloatVector.broadcast(S, a[ak + 1]);
-            c1lo = x.fma(b0, c1lo);
-            c1hi = x.fma(b1, c1hi);
-            x = FloatVector.broadcast(S, a[ak + 2]);
-            c2lo = x.fma(b0, c2lo);
-            c2hi = x.fma(b1, c2hi);
-            x = FloatVector.broadcast(S, a[ak + 3]);
-            c3lo = x.fma(b0, c3lo);
-            c3hi = x.fma(b1, c3hi);
-            x = FloatVector.broadcast(S, a[ak + 4]);
-            c4lo = x.fma(b0, c4lo);
-            c4hi = x.fma(b1, c4hi);
-            x = FloatVector.broadcast(S, a[ak + 5]);
-            c5lo = x.fma(b0, c5lo);
-            c5hi = x.fma(b1, c5hi);
-            b0 = FloatVector.fromArray(S, b, bk + NR);
-            b1 = FloatVector.fromArray(S, b, bk + NR + L);
-            x = FloatVector.broadcast(S, a[ak + 6]);
-            c0lo = x.fma(b0, c0lo);
-            c0hi = x.fma(b1, c0hi);
-            x = FloatVector.broadcast(S, a[ak + 7]);
-            c1lo = x.fma(b0, c1lo);
-            c1hi = x.fma(b1, c1hi);
-            x = FloatVector.broadcast(S, a[ak + 8]);
-            c2lo = x.fma(b0, c2lo);
-            c2hi = x.fma(b1, c2hi);
-            x = FloatVector.broadcast(S, a[ak + 9]);
-            c3lo = x.fma(b0, c3lo);
-            c3hi = x.fma(b1, c3hi);
-            x = FloatVector.broadcast(S, a[ak + 10]);
-            c4lo = x.fma(b0, c4lo);
-            c4hi = x.fma(b1, c4hi);
-            x = FloatVector.broadcast(S, a[ak + 11]);
-            c5lo = x.fma(b0, c5lo);
-            c5hi = x.fma(b1, c5hi);
-        }
-        if (k < kc) {
+        for (int k = 0; k < kc; k++) {
             int bk = bo + k * NR;
             int ak = ao + k * 6;
             FloatVector b0 = FloatVector.fromArray(S, b, bk);

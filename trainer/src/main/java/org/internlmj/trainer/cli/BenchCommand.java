@@ -20,7 +20,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmark kernels against a native baseline in the same JVM; one JSON object per line.",
-        subcommands = {BenchCommand.Gemm.class})
+        subcommands = {BenchCommand.Gemm.class, BenchCommand.Train.class})
 final class BenchCommand implements Runnable {
 
     @CommandLine.Spec
@@ -83,6 +83,48 @@ final class BenchCommand implements Runnable {
                 }
                 out.flush();
             });
+            return 0;
+        }
+    }
+
+    /** {@code internlmj bench train CONFIG}: whole training steps, throughput and where the time goes. */
+    @Command(name = "train", mixinStandardHelpOptions = true,
+            description = {"Time whole training steps of a config on the CPU after warm-up and print one JSON object:",
+                    "tokens_per_s, model_gflops_per_s (formula alongside), step_ms_median, peak_rss_mb, time per phase "
+                            + "(data, forward, backward, optimizer) and per op family (gemm, attention, norms, "
+                            + "elementwise, other). Checkpoints, validation and TensorBoard are off."})
+    static final class Train implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @CommandLine.Parameters(index = "0", paramLabel = "CONFIG")
+        java.nio.file.Path config;
+
+        @Option(names = "--steps", defaultValue = "20", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+        int steps;
+
+        @Option(names = "--warmup", defaultValue = "5", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+        int warmup;
+
+        @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key (repeatable).")
+        List<String> overrides = new ArrayList<>();
+
+        @Override
+        public Integer call() throws Exception {
+            if (steps < 1 || warmup < 0) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--steps must be >= 1 and --warmup >= 0");
+            }
+            java.nio.file.Path scratch = java.nio.file.Files.createTempDirectory("internlmj-bench-train");
+            try {
+                var result = org.internlmj.trainer.bench.TrainBench.run(config, overrides, warmup, steps, scratch);
+                spec.commandLine().getOut().println(result.toString());
+            } finally {
+                try (var walk = java.nio.file.Files.walk(scratch)) {
+                    for (var p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                        java.nio.file.Files.deleteIfExists(p);
+                    }
+                }
+            }
             return 0;
         }
     }

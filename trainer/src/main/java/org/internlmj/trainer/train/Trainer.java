@@ -100,7 +100,8 @@ public final class Trainer implements AutoCloseable {
         }
         this.device = Device.parse(cfg.engine().device());
         this.tokenizer = Tokenizer.load(resolveTokenizer(cfg.engine().tokenizer()));
-        if (tokenizer.vocabSize() > cfg.model().vocabSize()) {
+        boolean usesTokenizer = cfg.engine().autoPrepare() != null || cfg.engine().samplePrompt() != null;
+        if (usesTokenizer && tokenizer.vocabSize() > cfg.model().vocabSize()) {
             throw new IllegalArgumentException("the tokenizer (" + tokenizer.name() + ") has " + tokenizer.vocabSize()
                     + " ids but model.vocab_size is " + cfg.model().vocabSize());
         }

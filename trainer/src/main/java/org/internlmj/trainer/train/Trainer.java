@@ -264,6 +264,11 @@ public final class Trainer implements AutoCloseable {
         return state;
     }
 
+    /** Bytes of optimizer state (fp32 masters and moments) this rank holds. */
+    public long optimizerStateBytes() {
+        return optimizer.stateBytes();
+    }
+
     /** Last validation loss (nats per target token), NaN before the first validation. */
     public double lastValidLoss() {
         return lastValidLoss;

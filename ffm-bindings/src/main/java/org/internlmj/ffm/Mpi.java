@@ -633,6 +633,18 @@ public final class Mpi {
         }
     }
 
+    private static final Binding MPI_Get_count$ = bind(
+            "int MPI_Get_count(const MPI_Status *status, MPI_Datatype datatype, int *count)",
+            FunctionDescriptor.of(C_INT, C_POINTER, C_POINTER, C_POINTER));
+
+    public static int MPI_Get_count(MemorySegment status, MemorySegment datatype, MemorySegment count) {
+        try {
+            return (int) MPI_Get_count$.handle().invokeExact(status, datatype, count);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     private static final Binding MPI_Cancel$ = bind("int MPI_Cancel(MPI_Request *request)",
             FunctionDescriptor.of(C_INT, C_POINTER));
 

@@ -51,7 +51,7 @@ final class MpiJob {
                 // Through env: Open MPI's mpirun rewrites the arguments of an executable named java (it
                 // replaces -cp with the working directory when -D options precede it).
                 "/usr/bin/env", java, "--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector",
-                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xmx512m", "-Xss4m", "-Dinternlmj.cpu.threads=1",
+                "-XX:+UseSerialGC", "-Xmx512m", "-Xss4m", "-Dinternlmj.cpu.threads=1",
                 "-cp", classPath(), MpiRankMain.class.getName()));
         cmd.addAll(List.of(args));
         Path log = Files.createTempFile("internlmj-mpi-job", ".log");

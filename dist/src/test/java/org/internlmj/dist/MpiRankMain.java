@@ -48,7 +48,8 @@ public final class MpiRankMain {
         try (MpiProcessGroup w = world) {
             int size = world.size();
             check(("world[" + (size == 2 ? "0,1" : "0-" + (size - 1)) + "]").equals(world.name()), "name " + world.name());
-            for (int n : new int[] {1, 7, 33, 1000, 100_003}) {
+            // Large tensors go through MPI in pieces of about 1 MB: the largest sizes here span several.
+            for (int n : new int[] {1, 7, 33, 1000, 300_001}) {
                 allReduceF32(n, ReduceOp.SUM);
             }
             allReduceF32(129, ReduceOp.AVG);
@@ -58,19 +59,24 @@ public final class MpiRankMain {
                     allReduceHalfExact(dt, 257, op);
                 }
             }
-            allReduceBf16Random(70_001);
+            allReduceBf16Random(300_007);
             allReduceInts();
             reduceScatter(DType.F32, 33, ReduceOp.SUM);
             reduceScatter(DType.F32, 1, ReduceOp.AVG);
             reduceScatter(DType.BF16, 65, ReduceOp.SUM);
             reduceScatter(DType.F32, 17, ReduceOp.MAX);
+            reduceScatter(DType.F32, 140_001, ReduceOp.AVG);
+            reduceScatter(DType.BF16, 70_001, ReduceOp.SUM);
             allGather(DType.F32, 17);
             allGather(DType.BF16, 5);
             allGather(DType.I64, 3);
+            allGather(DType.F32, 150_001);
+            allGather(DType.BF16, 300_001);
             for (int root = 0; root < size; root++) {
                 broadcast(DType.F32, 1001, root);
                 broadcast(DType.BF16, 7, root);
             }
+            broadcast(DType.F32, 300_001, size - 1);
             world.barrier();
             sendRecvRing(DType.F32, 1001);
             sendRecvRing(DType.BF16, 33);
@@ -80,7 +86,7 @@ public final class MpiRankMain {
             overlap();
             splits();
             argumentErrors();
-            System.out.println("PASS rank " + world.rank() + " (" + checks + " checks)");
+            System.out.println("PASS rank " + world.rank() + " (" + checks + " checks besides per-element ones)");
         }
     }
 
@@ -122,8 +128,10 @@ public final class MpiRankMain {
                 expected /= size;
                 scale /= size;
             }
-            check(Math.abs(got[i] - expected) <= 1e-6 * scale + 1e-30, "allReduce F32 " + op + " n=" + n + " [" + i + "] "
+            if (!(Math.abs(got[i] - expected) <= 1e-6 * scale + 1e-30)) {
+                fail("allReduce F32 " + op + " n=" + n + " [" + i + "] "
                     + got[i] + " vs " + expected);
+            }
         }
     }
 
@@ -144,7 +152,9 @@ public final class MpiRankMain {
             if (op == ReduceOp.AVG) {
                 expected /= size;
             }
-            check(got[i] == expected, "allReduce " + dt + " " + op + " [" + i + "] " + got[i] + " vs " + expected);
+            if (!(got[i] == expected)) {
+                fail("allReduce " + dt + " " + op + " [" + i + "] " + got[i] + " vs " + expected);
+            }
         }
     }
 
@@ -165,7 +175,9 @@ public final class MpiRankMain {
                 scale += Math.abs(v);
             }
             double tol = Math.abs(sum) * Math.pow(2, -8) + scale * 1e-6 + 1e-30;
-            check(Math.abs(got[i] - sum) <= tol, "allReduce BF16 random [" + i + "] " + got[i] + " vs " + sum);
+            if (!(Math.abs(got[i] - sum) <= tol)) {
+                fail("allReduce BF16 random [" + i + "] " + got[i] + " vs " + sum);
+            }
         }
     }
 
@@ -209,8 +221,10 @@ public final class MpiRankMain {
                 expected /= size;
                 scale /= size;
             }
-            check(Math.abs(got[i] - expected) <= 1e-6 * scale + 1e-30, "reduceScatter " + dt + " " + op + " [" + i + "] "
+            if (!(Math.abs(got[i] - expected) <= 1e-6 * scale + 1e-30)) {
+                fail("reduceScatter " + dt + " " + op + " [" + i + "] "
                     + got[i] + " vs " + expected);
+            }
         }
     }
 
@@ -230,7 +244,9 @@ public final class MpiRankMain {
             if (dt == DType.I64) {
                 long[] row = Arrays.copyOfRange(out.toLongArray(), r * n, (r + 1) * n);
                 for (int i = 0; i < n; i++) {
-                    check(row[i] == ((long) r << 33 | i), "allGather I64 row " + r);
+                    if (!(row[i] == ((long) r << 33 | i))) {
+                        fail("allGather I64 row " + r);
+                    }
                 }
             } else {
                 float[] row = Arrays.copyOfRange(out.toFloatArray(), r * n, (r + 1) * n);
@@ -295,8 +311,10 @@ public final class MpiRankMain {
         float[] a = all.toFloatArray();
         for (int r = 1; r < size; r++) {
             for (int i = 0; i < n; i++) {
-                check(Float.floatToRawIntBits(a[i]) == Float.floatToRawIntBits(a[r * n + i]), "rank " + r
+                if (!(Float.floatToRawIntBits(a[i]) == Float.floatToRawIntBits(a[r * n + i]))) {
+                    fail("rank " + r
                         + " got different bits at " + i);
+                }
             }
         }
     }
@@ -399,9 +417,15 @@ public final class MpiRankMain {
 
     // ------------------------------------------------------------------ faults
 
-    /** The last rank sleeps where the others call allReduce #3; the others must name it within the timeout. */
+    /**
+     * The last rank sleeps where the others call allReduce #3; the others must name it within the
+     * timeout. Rank 0 runs without abort-on-timeout, so it must see its group refuse further work while
+     * rank 1 (with the default) ends the job.
+     */
     private static void hang() throws InterruptedException {
-        world = MpiProcessGroup.world(MpiProcessGroup.Options.defaults().withTimeout(Duration.ofSeconds(2)));
+        boolean abort = ProcessEnv.rank() != 0;
+        world = MpiProcessGroup.world(MpiProcessGroup.Options.defaults().withTimeout(Duration.ofSeconds(2))
+                .withAbortOnTimeout(abort));
         int me = world.rank();
         world.barrier();
         world.allReduce(Tensor.of(new float[] {1}, 1), ReduceOp.SUM).await();
@@ -417,7 +441,22 @@ public final class MpiRankMain {
             System.out.println("CAUGHT rank " + me + " " + e.getClass().getSimpleName() + " at "
                     + System.currentTimeMillis());
         }
+        if (!abort) {
+            try {
+                world.barrier();
+            } catch (IllegalStateException e) {
+                System.out.println("REFUSED rank " + me + ": " + e.getMessage());
+            }
+        }
         Thread.sleep(120_000);
+    }
+
+    /** The launcher's rank of this process, before MPI is initialized. */
+    private static final class ProcessEnv {
+        static int rank() {
+            String r = System.getenv("OMPI_COMM_WORLD_RANK");
+            return r == null ? -1 : Integer.parseInt(r);
+        }
     }
 
     /** Rank 0 waits for a second message rank 1 never sends. */
@@ -511,7 +550,12 @@ public final class MpiRankMain {
     private static void check(boolean ok, String what) {
         checks++;
         if (!ok) {
-            throw new AssertionError("rank " + (world == null ? "?" : world.rank()) + ": " + what);
+            fail(what);
         }
+    }
+
+    /** For per-element checks: the message is built only on failure. */
+    private static void fail(String what) {
+        throw new AssertionError("rank " + (world == null ? "?" : world.rank()) + ": " + what);
     }
 }

@@ -152,7 +152,10 @@ final class MpiProgress implements AutoCloseable {
                     LockSupport.parkNanos(BUSY_PARK_MICROS * 1000L);
                 }
             }
-            // Stopping: let replies already sent go out before the control communicator is freed.
+            // Stopping. A send or receive still pending is a peer that never matched it before the world
+            // group closed; it fails rather than being forgotten.
+            failAll(new IllegalStateException("the world group was closed while it was pending"));
+            // Let replies already sent go out before the control communicator is freed.
             long until = System.nanoTime() + 1_000_000_000L;
             while (!replies.isEmpty() && System.nanoTime() < until) {
                 testReplies();
@@ -161,7 +164,7 @@ final class MpiProgress implements AutoCloseable {
         } catch (Throwable t) {
             crashed = t;
             System.err.println("[internlmj mpi] progress thread failed: " + t);
-            failAll(t);
+            failAll(new IllegalStateException("the MPI progress thread failed: " + t, t));
         } finally {
             running = false;
         }
@@ -255,7 +258,8 @@ final class MpiProgress implements AutoCloseable {
         }
         for (Pending p : active) {
             // The buffer stays out of the pool: MPI may still write into it.
-            p.op.finish(null, new IllegalStateException("the MPI progress thread stopped: " + cause, cause));
+            p.op.finish(null, new IllegalStateException(p.op.describe() + " failed: " + cause.getMessage(), cause));
+            p.op.group.pointToPointFinished(p.op);
         }
         active.clear();
     }

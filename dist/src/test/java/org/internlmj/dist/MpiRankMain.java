@@ -529,6 +529,30 @@ public final class MpiRankMain {
                         + "MPI_Allreduce %.2f ms, ratio %.2f%n", megabytes, world.size(), group,
                         megabytes * 1.048576e6 / group / 1e6, bare, group / bare);
             }
+            // Latency of a small all-reduce (4 KB): the group adds two thread hand-offs to the MPI call.
+            Tensor small = Tensor.zeros(DType.F32, org.internlmj.tensor.Device.CPU, 1024);
+            double groupSmall = Double.MAX_VALUE;
+            double bareSmall = Double.MAX_VALUE;
+            for (int round = 0; round < 5; round++) {
+                world.barrier();
+                long s = System.nanoTime();
+                for (int i = 0; i < 500; i++) {
+                    world.allReduce(small, ReduceOp.SUM).await();
+                }
+                groupSmall = Math.min(groupSmall, (System.nanoTime() - s) / 1e3 / 500);
+                world.barrier();
+                s = System.nanoTime();
+                for (int i = 0; i < 500; i++) {
+                    org.internlmj.ffm.Mpi.MPI_Allreduce(org.internlmj.ffm.Mpi.MPI_IN_PLACE, raw, 1024,
+                            org.internlmj.ffm.Mpi.MPI_FLOAT(), org.internlmj.ffm.Mpi.MPI_SUM(),
+                            org.internlmj.ffm.Mpi.MPI_COMM_WORLD());
+                }
+                bareSmall = Math.min(bareSmall, (System.nanoTime() - s) / 1e3 / 500);
+            }
+            if (world.rank() == 0) {
+                System.out.printf(java.util.Locale.ROOT, "allReduce F32 4 KB np=%d: group %.1f us, bare %.1f us%n",
+                        world.size(), groupSmall, bareSmall);
+            }
         }
     }
 

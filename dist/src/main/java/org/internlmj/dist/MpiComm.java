@@ -120,14 +120,18 @@ final class MpiComm {
     }
 
     private void checkFits(String function, MemorySegment buf, long count, Wire wire) {
+        checkFits(function + " on " + name, buf, count, wire.elementBytes());
+    }
+
+    /** Throws unless {@code count} elements of {@code elementBytes} fit {@code buf} and MPI's int count. */
+    static void checkFits(String what, MemorySegment buf, long count, int elementBytes) {
         if (count < 0 || count > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException(function + " on " + name + ": count " + count
-                    + " is outside MPI's int range");
+            throw new IllegalArgumentException(what + ": count " + count + " is outside MPI's int range");
         }
-        long bytes = wire.bytes(count);
+        long bytes = count * elementBytes;
         if (bytes > buf.byteSize()) {
-            throw new IllegalStateException(function + " on " + name + ": " + count + " elements of "
-                    + wire.elementBytes() + " bytes do not fit the " + buf.byteSize() + "-byte staging buffer");
+            throw new IllegalStateException(what + ": " + count + " elements of " + elementBytes
+                    + " bytes do not fit the " + buf.byteSize() + "-byte buffer");
         }
     }
 

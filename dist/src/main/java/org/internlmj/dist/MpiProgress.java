@@ -122,6 +122,7 @@ final class MpiProgress implements AutoCloseable {
     }
 
     private void postQueryReceive() {
+        MpiComm.checkFits("MPI_Irecv of a query", queryBuffer, WORDS, 8);
         MpiException.check(Mpi.MPI_Irecv(queryBuffer, WORDS, Mpi.MPI_INT64_T(), Mpi.MPI_ANY_SOURCE, TAG_QUERY,
                 control.handle(), queryRequest), "MPI_Irecv", "the watchdog's side channel");
     }
@@ -233,6 +234,7 @@ final class MpiProgress implements AutoCloseable {
         }
         MemorySegment.copy(reply, 0, buf, ValueLayout.JAVA_LONG, 0, WORDS);
         MemorySegment req = buf.asSlice(8L * WORDS, 8);
+        MpiComm.checkFits("MPI_Isend of a reply", buf, WORDS, 8);
         MpiException.check(Mpi.MPI_Isend(buf, WORDS, Mpi.MPI_INT64_T(), source, (int) query[5], control.handle(), req),
                 "MPI_Isend", "the watchdog's side channel");
         replies.add(new ReplySend(req, buf));
@@ -294,7 +296,9 @@ final class MpiProgress implements AutoCloseable {
         try (Arena local = Arena.ofConfined()) {
             MemorySegment done = local.allocate(Mpi.C_INT);
             boolean[] got = new boolean[n];
+            MpiComm.checkFits("MPI_Isend of a query", queryBuf, WORDS, 8);
             for (int i = 0; i < n; i++) {
+                MpiComm.checkFits("MPI_Irecv of a reply", replyBufs.asSlice(8L * WORDS * i, 8L * WORDS), WORDS, 8);
                 MpiException.check(Mpi.MPI_Irecv(replyBufs.asSlice(8L * WORDS * i, 8L * WORDS), WORDS,
                         Mpi.MPI_INT64_T(), worldRanks[i], tag, control.handle(), recvReqs.asSlice(8L * i, 8)),
                         "MPI_Irecv", "asking rank " + worldRanks[i]);
@@ -344,6 +348,7 @@ final class MpiProgress implements AutoCloseable {
             MemorySegment stop = local.allocate(8L * WORDS, 8);
             stop.set(ValueLayout.JAVA_LONG, 0, QUERY_STOP);
             MemorySegment req = local.allocate(Mpi.C_POINTER);
+            MpiComm.checkFits("MPI_Isend of the stop query", stop, WORDS, 8);
             MpiException.check(Mpi.MPI_Isend(stop, WORDS, Mpi.MPI_INT64_T(), control.rank(), TAG_QUERY, control.handle(),
                     req), "MPI_Isend", "stopping the progress thread");
             try {

@@ -89,7 +89,7 @@ final class MpiRuntime {
             byte[] host = name.getString(0).getBytes(StandardCharsets.UTF_8);
             int len = Math.min(host.length, IDENTITY_BYTES - 9);
             MemorySegment.copy(host, 0, mine, ValueLayout.JAVA_BYTE, 8, len);
-            // The world is tiny here and the call happens once; the buffer holds n records by construction.
+            MpiComm.checkFits("MPI_Allgather of rank identities", all, (long) IDENTITY_BYTES * n, 1);
             MpiException.check(Mpi.MPI_Allgather(Mpi.MPI_IN_PLACE, 0, Mpi.MPI_BYTE(), all, IDENTITY_BYTES, Mpi.MPI_BYTE(),
                     control.handle()), "MPI_Allgather", "exchanging rank identities at start-up");
             for (int r = 0; r < n; r++) {

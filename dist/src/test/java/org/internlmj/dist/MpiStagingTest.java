@@ -126,6 +126,19 @@ class MpiStagingTest {
     }
 
     @Test
+    void mpiCallsRefuseCountsThatDoNotFitTheirBuffer() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(4096, 64);
+            MpiComm.checkFits("MPI_Allreduce on world[0,1]", seg, 1024, 4);
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> MpiComm.checkFits("MPI_Allreduce on world[0,1]", seg, 1025, 4));
+            assertEquals("MPI_Allreduce on world[0,1]: 1025 elements of 4 bytes do not fit the 4096-byte buffer",
+                    e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> MpiComm.checkFits("x", seg, 1L << 31, 1));
+        }
+    }
+
+    @Test
     void gpuAndStridedTensorsAreRefusedWithTheReason() {
         Tensor t = Tensor.of(new float[6], 2, 3).transpose(0, 1);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,

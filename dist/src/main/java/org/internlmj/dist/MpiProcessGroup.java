@@ -200,7 +200,10 @@ public final class MpiProcessGroup implements ProcessGroup {
         return worldRanks[groupRank];
     }
 
-    /** How long any operation of this group may take before the watchdog ends the job. */
+    /**
+     * How long any operation of this group may take before the watchdog ends the job, counted from when
+     * it starts in MPI (a collective queued behind this group's earlier ones starts when they are done).
+     */
     public Duration timeout() {
         return timeout;
     }

@@ -45,7 +45,10 @@ final class MpiJob {
         assumeMpi();
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> cmd = new ArrayList<>(List.of(mpirun().toString(), "--allow-run-as-root", "--oversubscribe",
-                "-np", Integer.toString(ranks), "--mca", "plm", "isolated", "--bind-to", "none"));
+                "-np", Integer.toString(ranks), "--mca", "plm", "isolated", "--bind-to", "none",
+                // Containers often forbid the cross-process reads (CMA) shared memory uses for large
+                // messages; the tests check results, not speed, so they do without.
+                "--mca", "btl_vader_single_copy_mechanism", "none"));
         cmd.addAll(mpirunOptions);
         cmd.addAll(List.of(
                 // Through env: Open MPI's mpirun rewrites the arguments of an executable named java (it

@@ -65,7 +65,7 @@ class MpiProcessGroupTest {
         assertTrue(after < 9, "the job ended " + after + " s after the collective began:\n" + out);
         long caught = lastTimestamp(out, "CAUGHT rank \\d CollectiveTimeoutException at (\\d+)");
         double failedAfter = (caught - arrived) / 1000.0;
-        assertTrue(failedAfter >= 2 && failedAfter < 4, "the operation failed " + failedAfter
+        assertTrue(failedAfter >= 2 && failedAfter < 5, "the operation failed " + failedAfter
                 + " s after it began, expected just over the 2 s timeout:\n" + out);
     }
 
@@ -96,7 +96,7 @@ class MpiProcessGroupTest {
         assertTrue(out.contains("CAUGHT rank 0 CollectiveTimeoutException"), out);
         double failedAfter = (lastTimestamp(out, "CAUGHT rank 0 \\w+ at (\\d+)")
                 - lastTimestamp(out, "ARRIVED rank 0 at (\\d+)")) / 1000.0;
-        assertTrue(failedAfter >= 2 && failedAfter < 4, "failed " + failedAfter + " s after the recv began:\n" + out);
+        assertTrue(failedAfter >= 2 && failedAfter < 5, "failed " + failedAfter + " s after the recv began:\n" + out);
     }
 
     @Test

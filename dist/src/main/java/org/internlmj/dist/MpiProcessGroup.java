@@ -26,9 +26,9 @@ import org.internlmj.tensor.Tensor;
  *
  * <p><b>Asynchrony.</b> Collectives run Open MPI's blocking collectives on a thread of their own per
  * group, in call order, so they overlap the caller's compute and groups never wait for each other. The
- * blocking ones, because Open MPI's nonblocking collectives (libnbc) use reduce-then-broadcast below four
- * ranks and for in-place calls, and reduce-to-root-then-scatter for reduce-scatter: measured 2.4-2.7x
- * slower than the blocking all-reduce at np=2. Large tensors go through MPI in pieces of about 1 MB, each
+ * blocking ones, because Open MPI's nonblocking collectives (libnbc) reduce to one rank and broadcast
+ * below four ranks and for in-place calls, and reduce to one rank and scatter for reduce-scatter: its
+ * nonblocking all-reduce measured 2.4-2.7x slower than the blocking one at np=2 (docs/MPI.md). Large tensors go through MPI in pieces of about 1 MB, each
  * staged in and out while it is in cache. Send and receive are posted nonblocking at once and finished
  * by a progress thread, so opposite sends of a pipeline schedule cannot deadlock. Collectives read their
  * tensors on the group's thread, so those must not be touched until the {@link Work} completes; a send

@@ -7,4 +7,9 @@ public final class CollectiveTimeoutException extends RuntimeException {
     public CollectiveTimeoutException(String message) {
         super(message);
     }
+
+    /** The same report rethrown on a waiting thread; {@code cause} carries the detecting thread's stack. */
+    public CollectiveTimeoutException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }

@@ -87,10 +87,6 @@ final class CommQueue {
         }
     }
 
-    boolean isClosed() {
-        return closed;
-    }
-
     /** Waits until everything queued so far has run. */
     void drain() {
         if (closed) {

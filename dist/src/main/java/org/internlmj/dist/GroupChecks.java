@@ -78,6 +78,12 @@ final class GroupChecks {
         return member;
     }
 
+    /** A timeout as messages write it: "2 s", "150 ms". */
+    static String duration(java.time.Duration d) {
+        long ms = d.toMillis();
+        return ms % 1000 == 0 ? ms / 1000 + " s" : ms + " ms";
+    }
+
     /** "data[0,2,4,6]", with runs written "0-7": a group's name from a base and its world ranks. */
     static String groupName(String base, int[] worldRanks) {
         StringBuilder b = new StringBuilder(base).append('[');

@@ -48,8 +48,8 @@ final class TcpMesh {
         this.timeoutNanos = timeout.toNanos();
         this.prefix = prefix;
         this.peers = new TcpPeer[size];
-        // enough idle buffers for a large collective's frames in flight without re-allocating
-        this.pool = new TcpFrame.Pool(64 * Math.max(1, size - 1));
+        // 64 MiB of idle buffers covers the frames in flight of large collectives without re-allocating
+        this.pool = new TcpFrame.Pool(64);
         this.timer = Executors.newSingleThreadScheduledExecutor(
                 Thread.ofPlatform().daemon().name("internlmj-tcp-timer-rank" + rank).factory());
     }
@@ -193,7 +193,7 @@ final class TcpMesh {
             who = "the store went away before it could say which ranks never joined (rank 0 gave up first?)";
         }
         CollectiveTimeoutException e = new CollectiveTimeoutException("rendezvous of " + size + " ranks through the store at "
-                + storeAddress() + " timed out after " + ThreadWorld.format(timeout) + " on rank " + rank + ": " + who);
+                + storeAddress() + " timed out after " + GroupChecks.duration(timeout) + " on rank " + rank + ": " + who);
         e.initCause(cause);
         return e;
     }
@@ -214,7 +214,7 @@ final class TcpMesh {
             }
         }
         StringBuilder b = new StringBuilder("rendezvous of " + size + " ranks through the store at " + storeAddress()
-                + " timed out after " + ThreadWorld.format(timeout) + " on rank " + rank + ":");
+                + " timed out after " + GroupChecks.duration(timeout) + " on rank " + rank + ":");
         if (!absent.isEmpty()) {
             b.append(absent.size() == 1 ? " rank " : " ranks ").append(join(absent)).append(" never joined");
         }
@@ -237,14 +237,10 @@ final class TcpMesh {
         long now = System.nanoTime();
         for (TcpPeer p : peers) {
             if (p != null && p.writeStalledNanos(now) > timeoutNanos) {
-                p.kill("stopped reading: sending to it stalled for more than " + ThreadWorld.format(timeout)
+                p.kill("stopped reading: sending to it stalled for more than " + GroupChecks.duration(timeout)
                         + " (is the process hung or stopped?)", null);
             }
         }
-    }
-
-    boolean isClosed() {
-        return closed;
     }
 
     /** Says goodbye to every peer, waits briefly for their goodbyes, and releases everything. */

@@ -510,21 +510,4 @@ final class TcpPeer {
             lock.unlock();
         }
     }
-
-    /** Frames still queued (for tests of the protocol's bookkeeping). */
-    int queuedFrames() {
-        lock.lock();
-        try {
-            int n = 0;
-            for (ArrayDeque<TcpFrame> q : collective.values()) {
-                n += q.size();
-            }
-            for (ArrayDeque<TcpFrame> q : unexpected.values()) {
-                n += q.size();
-            }
-            return n;
-        } finally {
-            lock.unlock();
-        }
-    }
 }

@@ -384,7 +384,7 @@ public final class TcpProcessGroup implements ProcessGroup {
         TcpPeer peer = peer(src);
         peer.post(p);
         if (!w.isDone()) {
-            p.timer = mesh.timer.schedule(() -> peer.expire(p, ThreadWorld.format(mesh.timeout)), mesh.timeoutNanos,
+            p.timer = mesh.timer.schedule(() -> peer.expire(p, GroupChecks.duration(mesh.timeout)), mesh.timeoutNanos,
                     TimeUnit.NANOSECONDS);
         }
         return w;
@@ -592,7 +592,7 @@ public final class TcpProcessGroup implements ProcessGroup {
                 missing.add(k);
             }
         }
-        return new CollectiveTimeoutException(context(call) + " timed out after " + ThreadWorld.format(mesh.timeout) + ": "
+        return new CollectiveTimeoutException(context(call) + " timed out after " + GroupChecks.duration(mesh.timeout) + ": "
                 + (missing.isEmpty() ? rankName(waitedFor) + " arrived but did not send all its data"
                 : GroupChecks.rankNames(missing, worldRanks) + " did not arrive"));
     }

@@ -115,7 +115,7 @@ public final class TcpStore implements AutoCloseable {
             }
             if (System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(backoff) > deadline) {
                 throw new IllegalStateException("could not reach the rendezvous store at " + host + ":" + port
-                        + " within " + ThreadWorld.format(timeout) + " (is rank 0 running, and MASTER_ADDR/MASTER_PORT"
+                        + " within " + GroupChecks.duration(timeout) + " (is rank 0 running, and MASTER_ADDR/MASTER_PORT"
                         + " the same on every rank?): " + last, last);
             }
             try {
@@ -179,7 +179,7 @@ public final class TcpStore implements AutoCloseable {
         return read("get " + key, () -> {
             if (in.readByte() == TIMED_OUT) {
                 throw new CollectiveTimeoutException("rendezvous store at " + host + ":" + port + ": key '" + key
-                        + "' was not set within " + ThreadWorld.format(wait));
+                        + "' was not set within " + GroupChecks.duration(wait));
             }
             byte[] v = new byte[in.readInt()];
             in.readFully(v);
@@ -231,7 +231,7 @@ public final class TcpStore implements AutoCloseable {
         List<String> missing = read("wait", () -> in.readByte() == TIMED_OUT ? readKeys(in) : List.<String>of());
         if (!missing.isEmpty()) {
             throw new CollectiveTimeoutException("rendezvous store at " + host + ":" + port + ": keys " + missing
-                    + " were not set within " + ThreadWorld.format(wait));
+                    + " were not set within " + GroupChecks.duration(wait));
         }
     }
 

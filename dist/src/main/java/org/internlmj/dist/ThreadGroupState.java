@@ -110,7 +110,7 @@ final class ThreadGroupState {
                 long left = ThreadWorld.remaining(deadline);
                 if (left <= 0) {
                     fail(m, new CollectiveTimeoutException(call.label() + " in group " + name + " timed out after "
-                            + ThreadWorld.format(world.timeout()) + " on rank " + rank + ": "
+                            + GroupChecks.duration(world.timeout()) + " on rank " + rank + ": "
                             + GroupChecks.rankNames(missing, worldRanks) + " did not arrive (" + lastCalls(missing) + ")"));
                     break;
                 }
@@ -137,7 +137,7 @@ final class ThreadGroupState {
                 long left = ThreadWorld.remaining(deadline);
                 if (left <= 0) {
                     fail(m, new CollectiveTimeoutException(call.label() + " in group " + name + " timed out after "
-                            + ThreadWorld.format(world.timeout()) + " on rank " + rank + ": every rank arrived but "
+                            + GroupChecks.duration(world.timeout()) + " on rank " + rank + ": every rank arrived but "
                             + (n - m.finished) + " did not finish its part"));
                     break;
                 }
@@ -324,7 +324,7 @@ final class ThreadGroupState {
             }
             int peer = p.send ? p.dst : p.src;
             p.work.fail(new CollectiveTimeoutException(p.label() + " in group " + name + " timed out after "
-                    + ThreadWorld.format(world.timeout()) + " on rank " + self + ": " + rankName(peer)
+                    + GroupChecks.duration(world.timeout()) + " on rank " + self + ": " + rankName(peer)
                     + (p.send ? " posted no matching recv" : " did not send")));
         } finally {
             world.lock.unlock();

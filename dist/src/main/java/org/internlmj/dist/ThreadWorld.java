@@ -234,12 +234,6 @@ public final class ThreadWorld implements AutoCloseable {
         timer.shutdownNow();
     }
 
-    /** The unit of timeouts in messages: "2 s", "150 ms". */
-    static String format(Duration d) {
-        long ms = d.toMillis();
-        return ms % 1000 == 0 ? ms / 1000 + " s" : ms + " ms";
-    }
-
     long deadline() {
         return System.nanoTime() + timeoutNanos;
     }

@@ -16,12 +16,6 @@ final class PendingWork implements ProcessGroup.Work {
         this.what = what;
     }
 
-    static PendingWork failed(String what, Throwable cause) {
-        PendingWork w = new PendingWork(what);
-        w.fail(cause);
-        return w;
-    }
-
     void complete() {
         done.complete(null);
     }

@@ -99,7 +99,7 @@ final class ThreadGroupState {
                         String why = goneFor(k, call.seq());
                         if (why != null) {
                             fail(m, new RankFailedException(call.label() + " in group " + name + " on rank " + rank
-                                    + ": " + rankName(k) + " " + why + " before calling it", k, null));
+                                    + ": " + rankName(k) + " " + why + " without calling it", k, null));
                             break;
                         }
                     }

@@ -119,6 +119,11 @@ public final class ThreadProcessGroup implements ProcessGroup {
         CpuStorage s = GroupChecks.storage(what, tensor);
         GroupChecks.peer(what, "destination", dst, rank, size(), false);
         PendingWork w = new PendingWork("send to rank " + dst + " (tag " + tag + ") in group " + name());
+        if (closed) {
+            w.fail(new IllegalStateException("send to rank " + dst + ": rank " + rank + "'s handle of group " + name()
+                    + " is closed"));
+            return w;
+        }
         state.post(new ThreadGroupState.Post(rank, dst, tag, true, tensor, s, w), rank);
         return w;
     }
@@ -129,6 +134,11 @@ public final class ThreadProcessGroup implements ProcessGroup {
         CpuStorage s = GroupChecks.storage(what, tensor);
         GroupChecks.peer(what, "source", src, rank, size(), false);
         PendingWork w = new PendingWork("recv from rank " + src + " (tag " + tag + ") in group " + name());
+        if (closed) {
+            w.fail(new IllegalStateException("recv from rank " + src + ": rank " + rank + "'s handle of group " + name()
+                    + " is closed"));
+            return w;
+        }
         state.post(new ThreadGroupState.Post(src, rank, tag, false, tensor, s, w), rank);
         return w;
     }

@@ -139,7 +139,7 @@ public final class ThreadWorld implements AutoCloseable {
                 } catch (Throwable t) {
                     errors[rank] = t;
                     failedAt[rank] = System.nanoTime();
-                    leave(rank, "failed: " + t, true);
+                    leave(rank, "failed (" + t + ")", true);
                 }
             });
         }

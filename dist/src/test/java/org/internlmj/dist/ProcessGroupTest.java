@@ -65,8 +65,15 @@ class ProcessGroupTest {
         return r;
     }
 
+    /** Reference results, computed once per case for all ranks of a world. */
+    private static final java.util.Map<List<Object>, float[]> REDUCED = new java.util.concurrent.ConcurrentHashMap<>();
+
     /** The reference: x0 op x1 op ... in fp32, AVG divides by n, one rounding to the dtype. */
     static float[] reduced(int n, int count, long salt, ReduceOp op, DType d) {
+        return REDUCED.computeIfAbsent(List.of(n, count, salt, op, d), k -> reduce(n, count, salt, op, d));
+    }
+
+    private static float[] reduce(int n, int count, long salt, ReduceOp op, DType d) {
         float[] acc = rounded(values(0, count, salt), d);
         for (int k = 1; k < n; k++) {
             float[] x = rounded(values(k, count, salt), d);
@@ -168,7 +175,7 @@ class ProcessGroupTest {
             long salt = 100;
             for (DType d : new DType[] {DType.F32, DType.BF16}) {
                 for (ReduceOp op : ReduceOp.values()) {
-                    for (int part : op == ReduceOp.AVG ? new int[] {1, 5, 300_001} : new int[] {1, 5}) {
+                    for (int part : op == ReduceOp.AVG && d == DType.F32 ? new int[] {1, 5, 300_001} : new int[] {1, 5}) {
                         salt++;
                         Tensor in = Tensor.of(values(g.rank(), part * n, salt), d, n, part);
                         Tensor out = Tensor.zeros(d, Device.CPU, part);
@@ -197,7 +204,7 @@ class ProcessGroupTest {
     void allGatherConcatenatesInRankOrder(Engine engine, int n) {
         Worlds.run(engine, n, TIMEOUT, g -> {
             for (DType d : new DType[] {DType.F32, DType.BF16, DType.F16}) {
-                for (int part : d == DType.BF16 ? new int[] {1, 7, 600_001} : new int[] {1, 7}) {
+                for (int part : d == DType.F32 ? new int[] {1, 7, 300_001} : new int[] {1, 7}) {
                     Tensor in = Tensor.of(values(g.rank(), part, part), d, part);
                     Tensor out = Tensor.zeros(d, Device.CPU, n, part);
                     g.allGather(in, out).await();
@@ -499,7 +506,7 @@ class ProcessGroupTest {
                 messages.add(assertThrows(CollectiveTimeoutException.class,
                         () -> g.recv(Tensor.zeros(DType.F32, Device.CPU, 2), 1, 3).await()).getMessage());
             } else {
-                Thread.sleep(1_000);
+                Thread.sleep(800);
             }
             return null;
         });
@@ -531,7 +538,7 @@ class ProcessGroupTest {
             assertEquals(List.of(0, 1), ranks);
         }
         assertEquals(1, messages.size());
-        assertTrue(messages.get(0).contains("rank 1 returned from its task before calling it"), messages.get(0));
+        assertTrue(messages.get(0).contains("rank 1 returned from its task without calling it"), messages.get(0));
     }
 
     @ParameterizedTest(name = "{0}")

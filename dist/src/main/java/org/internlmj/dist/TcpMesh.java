@@ -25,7 +25,8 @@ import java.util.concurrent.TimeUnit;
  * reading: hung, or stopped), so a blocked send fails like every other wait, naming the rank.
  */
 final class TcpMesh {
-    private static final int MAGIC = 0x494a4d53;
+    /** First word of the hello a rank sends on a new connection. */
+    static final int MAGIC = 0x494a4d53;
 
     final int rank;
     final int size;

@@ -29,6 +29,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link #add}, and {@link #await} a set of keys; a wait that runs out names the keys that never came.
  * Process groups use it to connect; NCCL bootstrap uses it to pass its unique id.
  *
+ * <p>A client sends one request at a time: a {@link #get} that waits holds its client until it returns,
+ * so threads that wait on keys independently each open a client of their own.
+ *
  * <pre>{@code
  * try (TcpStore store = TcpStore.open("127.0.0.1", 29500, rank == 0, Duration.ofMinutes(1))) {
  *     if (rank == 0) store.set("nccl-id", id);

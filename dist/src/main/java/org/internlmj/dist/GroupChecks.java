@@ -53,6 +53,17 @@ final class GroupChecks {
     }
 
     /**
+     * The storage of a send's or receive's tensor, after checking it and the peer (in range, not the
+     * caller itself).
+     */
+    static CpuStorage p2p(String op, String group, Tensor t, String role, int peer, int self, int size) {
+        String what = op + " in group " + group;
+        CpuStorage s = storage(what, t);
+        peer(what, role, peer, self, size, false);
+        return s;
+    }
+
+    /**
      * Checks a split's lists (ranks of a group of {@code size}: each in range, none twice) and returns, for
      * each rank, the index of the list that holds it, or -1.
      */

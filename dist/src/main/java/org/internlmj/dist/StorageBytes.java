@@ -27,31 +27,20 @@ final class StorageBytes {
         return l.withOrder(ByteOrder.LITTLE_ENDIAN);
     }
 
-    /** The heap array behind a storage (float[], double[], short[], int[] or long[]). */
-    static Object array(CpuStorage s) {
-        return switch (s.dtype()) {
-            case F32 -> s.f32();
-            case F64 -> s.f64();
-            case BF16, F16 -> s.bits16();
-            case I32 -> s.i32();
-            case I64 -> s.i64();
-        };
-    }
-
     /** Elements {@code [offset, offset + count)} of {@code src} into {@code dst} from byte {@code dstByte}. */
     static void toBytes(CpuStorage src, int offset, int count, MemorySegment dst, long dstByte) {
-        MemorySegment.copy(array(src), offset, dst, layout(src.dtype()), dstByte, count);
+        MemorySegment.copy(src.array(), offset, dst, layout(src.dtype()), dstByte, count);
     }
 
     /** {@code count} elements from byte {@code srcByte} of {@code src} into {@code dst} at {@code offset}. */
     static void fromBytes(MemorySegment src, long srcByte, CpuStorage dst, int offset, int count) {
-        MemorySegment.copy(src, layout(dst.dtype()), srcByte, array(dst), offset, count);
+        MemorySegment.copy(src, layout(dst.dtype()), srcByte, dst.array(), offset, count);
     }
 
     /** {@code count} elements from {@code src} at {@code srcOffset} to {@code dst} at {@code dstOffset}. */
     static void copy(CpuStorage src, int srcOffset, CpuStorage dst, int dstOffset, int count) {
-        Object from = array(src);
-        Object to = array(dst);
+        Object from = src.array();
+        Object to = dst.array();
         if (from != to || srcOffset != dstOffset) {
             System.arraycopy(from, srcOffset, to, dstOffset, count);
         }

@@ -395,11 +395,16 @@ final class TcpPeer {
         } else {
             why = "lost its connection (" + e.getMessage() + "; the process died or was killed?)";
         }
+        markGone(why, e);
+    }
+
+    /** Records why the peer is gone (the first reason wins) and fails everything waiting on it. */
+    private void markGone(String reason, Throwable cause) {
         lock.lock();
         try {
             if (gone == null) {
-                gone = why;
-                goneCause = e;
+                gone = reason;
+                goneCause = cause;
             }
             failPosts(-1, gone);
             changed.signalAll();
@@ -435,17 +440,7 @@ final class TcpPeer {
 
     /** Ends the connection for {@code reason}: waiting operations fail with it, a blocked write returns. */
     void kill(String reason, Throwable cause) {
-        lock.lock();
-        try {
-            if (gone == null) {
-                gone = reason;
-                goneCause = cause;
-            }
-            failPosts(-1, gone);
-            changed.signalAll();
-        } finally {
-            lock.unlock();
-        }
+        markGone(reason, cause);
         try {
             channel.close();
         } catch (IOException e) {

@@ -216,10 +216,7 @@ public final class TcpProcessGroup implements ProcessGroup {
             int e = call.dtype().byteSize();
             int fe = TcpFrame.perFrame(e);
             if (rank == root) {
-                int maxFrames = 0;
-                for (int i = 0; i < others.length; i++) {
-                    maxFrames = Math.max(maxFrames, TcpFrame.frames(lo.applyAsInt(i + 1) - lo.applyAsInt(i), e));
-                }
+                int maxFrames = maxFrames(others.length, lo, e);
                 for (int f = 0; f < maxFrames; f++) {
                     for (int i = 0; i < others.length; i++) {
                         int len = lo.applyAsInt(i + 1) - lo.applyAsInt(i);
@@ -337,9 +334,7 @@ public final class TcpProcessGroup implements ProcessGroup {
     /** Queues the message on this handle's sender thread; completes once it is written to the socket. */
     @Override
     public Work send(Tensor tensor, int dst, int tag) {
-        String what = "send in group " + name;
-        CpuStorage s = GroupChecks.storage(what, tensor);
-        GroupChecks.peer(what, "destination", dst, rank, size(), false);
+        CpuStorage s = GroupChecks.p2p("send", name, tensor, "destination", dst, rank, size());
         String label = "send to rank " + dst + " (tag " + tag + ") in group " + name + " on rank " + rank;
         int base = tensor.offset();
         int count = tensor.numel();
@@ -370,9 +365,7 @@ public final class TcpProcessGroup implements ProcessGroup {
 
     @Override
     public Work recv(Tensor tensor, int src, int tag) {
-        String what = "recv in group " + name;
-        CpuStorage s = GroupChecks.storage(what, tensor);
-        GroupChecks.peer(what, "source", src, rank, size(), false);
+        CpuStorage s = GroupChecks.p2p("recv", name, tensor, "source", src, rank, size());
         String label = "recv from rank " + src + " (tag " + tag + ") in group " + name + " on rank " + rank;
         PendingWork w = new PendingWork(label);
         if (closed) {
@@ -421,10 +414,7 @@ public final class TcpProcessGroup implements ProcessGroup {
         int e = call.dtype().byteSize();
         int fe = TcpFrame.perFrame(e);
         int mine = lo.applyAsInt(me + 1) - lo.applyAsInt(me);
-        int maxFrames = 0;
-        for (int i = 0; i < n; i++) {
-            maxFrames = Math.max(maxFrames, TcpFrame.frames(lo.applyAsInt(i + 1) - lo.applyAsInt(i), e));
-        }
+        int maxFrames = maxFrames(n, lo, e);
         Reduction.Operand[] operands = new Reduction.Operand[n];
         TcpFrame[] got = new TcpFrame[n];
         for (int f = 0; f < maxFrames; f++) {
@@ -474,10 +464,7 @@ public final class TcpProcessGroup implements ProcessGroup {
         int e = call.dtype().byteSize();
         int fe = TcpFrame.perFrame(e);
         int mine = lo.applyAsInt(me + 1) - lo.applyAsInt(me);
-        int maxFrames = 0;
-        for (int i = 0; i < n; i++) {
-            maxFrames = Math.max(maxFrames, TcpFrame.frames(lo.applyAsInt(i + 1) - lo.applyAsInt(i), e));
-        }
+        int maxFrames = maxFrames(n, lo, e);
         for (int f = 0; f < maxFrames; f++) {
             if (f < TcpFrame.frames(mine, e)) {
                 for (int j = 1; j < n; j++) {
@@ -496,6 +483,15 @@ public final class TcpProcessGroup implements ProcessGroup {
     }
 
     // ---- frames ----
+
+    /** Frames of the largest of {@code n} slices {@code [lo(i), lo(i+1))} of {@code e}-byte elements. */
+    private static int maxFrames(int n, IntUnaryOperator lo, int e) {
+        int max = 0;
+        for (int i = 0; i < n; i++) {
+            max = Math.max(max, TcpFrame.frames(lo.applyAsInt(i + 1) - lo.applyAsInt(i), e));
+        }
+        return max;
+    }
 
     private TcpPeer peer(int k) {
         return mesh.peer(worldRanks[k]);

@@ -115,31 +115,24 @@ public final class ThreadProcessGroup implements ProcessGroup {
 
     @Override
     public Work send(Tensor tensor, int dst, int tag) {
-        String what = "send in group " + name();
-        CpuStorage s = GroupChecks.storage(what, tensor);
-        GroupChecks.peer(what, "destination", dst, rank, size(), false);
-        PendingWork w = new PendingWork("send to rank " + dst + " (tag " + tag + ") in group " + name());
-        if (closed) {
-            w.fail(new IllegalStateException("send to rank " + dst + ": rank " + rank + "'s handle of group " + name()
-                    + " is closed"));
-            return w;
-        }
-        state.post(new ThreadGroupState.Post(rank, dst, tag, true, tensor, s, w), rank);
-        return w;
+        return post(true, tensor, dst, tag);
     }
 
     @Override
     public Work recv(Tensor tensor, int src, int tag) {
-        String what = "recv in group " + name();
-        CpuStorage s = GroupChecks.storage(what, tensor);
-        GroupChecks.peer(what, "source", src, rank, size(), false);
-        PendingWork w = new PendingWork("recv from rank " + src + " (tag " + tag + ") in group " + name());
+        return post(false, tensor, src, tag);
+    }
+
+    private Work post(boolean send, Tensor tensor, int peer, int tag) {
+        CpuStorage s = GroupChecks.p2p(send ? "send" : "recv", name(), tensor, send ? "destination" : "source", peer, rank,
+                size());
+        String label = (send ? "send to rank " : "recv from rank ") + peer + " (tag " + tag + ") in group " + name();
+        PendingWork w = new PendingWork(label);
         if (closed) {
-            w.fail(new IllegalStateException("recv from rank " + src + ": rank " + rank + "'s handle of group " + name()
-                    + " is closed"));
+            w.fail(new IllegalStateException(label + ": rank " + rank + "'s handle of the group is closed"));
             return w;
         }
-        state.post(new ThreadGroupState.Post(src, rank, tag, false, tensor, s, w), rank);
+        state.post(new ThreadGroupState.Post(send ? rank : peer, send ? peer : rank, tag, send, tensor, s, w), rank);
         return w;
     }
 

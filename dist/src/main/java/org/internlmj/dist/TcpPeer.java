@@ -275,7 +275,12 @@ final class TcpPeer {
             }
             if (p.error == null && f.length > 0) {
                 int e = p.dtype.byteSize();
-                StorageBytes.fromBytes(f.segment, 0, p.storage, p.offset + (int) (p.bytes / e), f.length / e);
+                try {
+                    StorageBytes.fromBytes(f.segment, 0, p.storage, p.offset + (int) (p.bytes / e), f.length / e);
+                } catch (RuntimeException x) {
+                    // e.g. the tensor was freed while the receive was pending: fail it, keep the stream in step
+                    p.error = p.label + ": " + x.getMessage();
+                }
             }
             p.bytes += f.length;
             return --p.framesLeft == 0;
@@ -333,6 +338,8 @@ final class TcpPeer {
             }
         } catch (IOException e) {
             ended(e);
+        } catch (RuntimeException e) {
+            kill("sent a frame this rank cannot read (" + e + "): a different internlmj version?", e);
         }
     }
 

@@ -4,14 +4,17 @@ import org.internlmj.tensor.Tensor;
 
 /**
  * A group of ranks that exchange tensors: collectives (all-reduce, reduce-scatter, all-gather,
- * broadcast, barrier) and point-to-point send/recv. Implementations: in-JVM threads (tests), MPI
- * processes (CPU training across processes and machines), NCCL (GPUs).
+ * broadcast, barrier) and point-to-point send/recv. Implementations: in-JVM threads
+ * ({@link ThreadWorld}, for tests), TCP processes ({@link TcpProcessGroup}, started by {@code internlmj
+ * launch} or torchrun), MPI processes (CPU training across processes and machines), NCCL (GPUs).
  *
  * <p>Every call is made by every rank of the group in the same order (collectives) or by the matching
  * pair (send/recv). Calls return a {@link Work} that completes asynchronously; {@code .await()} waits.
- * Every operation has a timeout: a rank that dies or never arrives makes the others fail with a
+ * Every operation has a timeout: a rank that never arrives makes the others fail with a
  * {@link CollectiveTimeoutException} naming the operation, the group and the ranks that did not arrive,
- * never hang.
+ * never hang; a rank that dies, fails or closes its group makes them fail at once with a
+ * {@link RankFailedException} naming it. After a failed operation a group is unusable (its later
+ * operations fail with the first failure as cause).
  *
  * <p>Tensors are contiguous and of the same dtype on all ranks; results of collectives are identical
  * bit for bit on every rank (reductions add in rank order).

@@ -348,13 +348,7 @@ final class Copy {
 
     /** The heap array behind a storage, whatever its dtype. */
     static Object array(CpuStorage s) {
-        return switch (s.dtype()) {
-            case F32 -> s.f32();
-            case F64 -> s.f64();
-            case BF16, F16 -> s.bits16();
-            case I32 -> s.i32();
-            case I64 -> s.i64();
-        };
+        return s.array();
     }
 
     private static Object newArray(DType t, int n) {

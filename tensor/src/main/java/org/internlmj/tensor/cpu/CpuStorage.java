@@ -101,6 +101,17 @@ public final class CpuStorage extends Storage {
         return (long[]) array;
     }
 
+    /**
+     * The heap array itself, whatever the dtype ({@code float[]}, {@code double[]}, {@code short[]} bits,
+     * {@code int[]} or {@code long[]}), for code that moves elements without looking at them.
+     *
+     * <pre>{@code System.arraycopy(src.array(), i, dst.array(), j, n); }</pre>
+     */
+    public Object array() {
+        checkOpen();
+        return array;
+    }
+
     /** Element {@code i} as a double, whatever the dtype. */
     public double get(int i) {
         checkOpen();

@@ -16,8 +16,11 @@ import org.internlmj.tensor.Tensor;
  * to the storage's dtype (nearest even, exactly as {@link DType#toBf16Bits} and
  * {@link DType#toF16Bits}). Unit-stride BF16 runs convert with the Vector API; F16 uses
  * {@link Float#floatToFloat16}, which the JIT compiles to the hardware conversion.
+ *
+ * <p>Public for the two unit-stride BF16 converters, which code outside the backend that moves tensors
+ * in bulk (the process groups' reductions) shares with the kernels.
  */
-final class FloatRuns {
+public final class FloatRuns {
     private static final VectorSpecies<Float> F = Simd.F;
     private static final int L = Simd.LANES;
     private static final VectorSpecies<Integer> I = F.withLanes(int.class);
@@ -152,8 +155,12 @@ final class FloatRuns {
         }
     }
 
-    /** BF16 bits to floats: the bits become the upper half of each float (exact). */
-    static void bf16ToF32(short[] src, int s0, float[] dst, int d0, int n) {
+    /**
+     * BF16 bits to floats: the bits become the upper half of each float (exact).
+     *
+     * <pre>{@code FloatRuns.bf16ToF32(bits, 0, floats, 0, n); }</pre>
+     */
+    public static void bf16ToF32(short[] src, int s0, float[] dst, int d0, int n) {
         int i = 0;
         for (int bound = n - L; i <= bound; i += L) {
             // S2I sign-extends; the shift pushes the extension bits out of the int.
@@ -168,8 +175,12 @@ final class FloatRuns {
         }
     }
 
-    /** Floats to BF16 bits, round to nearest even; NaN stays a quiet NaN, as {@link DType#toBf16Bits}. */
-    static void f32ToBf16(float[] src, int s0, short[] dst, int d0, int n) {
+    /**
+     * Floats to BF16 bits, round to nearest even; NaN stays a quiet NaN, as {@link DType#toBf16Bits}.
+     *
+     * <pre>{@code FloatRuns.f32ToBf16(floats, 0, bits, 0, n); }</pre>
+     */
+    public static void f32ToBf16(float[] src, int s0, short[] dst, int d0, int n) {
         int i = 0;
         for (int bound = n - L; i <= bound; i += L) {
             IntVector bits = FloatVector.fromArray(F, src, s0 + i).reinterpretAsInts();

@@ -17,7 +17,8 @@ import picocli.CommandLine.Command;
         versionProvider = Main.Version.class,
         description = "Trains InternLM-architecture language models on the JVM.",
         subcommands = {TrainCommand.class, GenerateCommand.class, PrepareCommand.class, ConvertCommand.class,
-                InfoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+                InfoCommand.class, BenchCommand.class, LaunchCommand.class, DistSelftestCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec
@@ -31,6 +32,8 @@ public final class Main implements Runnable {
     /** Runs the CLI and returns the exit code (for tests and embedding). */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cl = new CommandLine(new Main());
+        // everything after launch's first positional belongs to the workers' command, options included
+        cl.getSubcommands().get("launch").setStopAtPositional(true);
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
@@ -47,6 +50,7 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
+        LaunchCommand.exitWithLauncher();
         int code = run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
         System.exit(code);
     }

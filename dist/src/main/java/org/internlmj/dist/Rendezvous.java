@@ -93,6 +93,19 @@ public final class Rendezvous {
         }
     }
 
+    /** True if a launcher (torchrun-style variables, or a {@link Provider}'s, e.g. mpirun) started this process. */
+    public static boolean launched(Map<String, String> env) {
+        if (env.containsKey("WORLD_SIZE") && env.containsKey("RANK")) {
+            return true;
+        }
+        for (Provider p : ServiceLoader.load(Provider.class)) {
+            if (p.detects(env)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** The world group of this process, from the environment the launcher set. */
     public static ProcessGroup fromEnvironment() {
         return fromEnvironment(System.getenv());

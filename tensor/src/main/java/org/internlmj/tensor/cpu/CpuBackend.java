@@ -56,7 +56,15 @@ public final class CpuBackend implements Backend {
             source = "INTERNLMJ_CPU_THREADS";
         }
         if (v == null || v.isBlank()) {
-            return Runtime.getRuntime().availableProcessors();
+            // several ranks on one machine (mpirun, srun, torchrun) share its cores
+            int cores = Runtime.getRuntime().availableProcessors();
+            for (String local : new String[] {"OMPI_COMM_WORLD_LOCAL_SIZE", "LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE"}) {
+                String n = System.getenv(local);
+                if (n != null && n.matches("\\d+") && Integer.parseInt(n) > 0) {
+                    return Math.max(1, cores / Integer.parseInt(n));
+                }
+            }
+            return cores;
         }
         try {
             int n = Integer.parseInt(v.trim());

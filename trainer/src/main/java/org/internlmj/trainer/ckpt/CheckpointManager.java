@@ -92,6 +92,21 @@ public final class CheckpointManager implements AutoCloseable {
         return stop ? Decision.STOP : Decision.CONTINUE;
     }
 
+    /**
+     * True if {@link #afterStep} may write at this step (a periodic, snapshot or end-of-run save, or any
+     * step while a stop file is configured), so the caller can finish pending updates first.
+     */
+    public boolean dueAt(long step, long totalSteps) {
+        if (stopFile != null) {
+            return true;
+        }
+        if (!cfg.enableSaveCkpt()) {
+            return false;
+        }
+        return step % cfg.checkpointEvery() == 0 || step == totalSteps
+                || (cfg.ossSnapshotFreq() < Integer.MAX_VALUE && step % cfg.ossSnapshotFreq() == 0);
+    }
+
     /** Saves the state now as a normal checkpoint (unless this step was already saved). */
     public void saveNow(long step, Supplier<CheckpointContent> plain, Supplier<CheckpointContent> copied)
             throws IOException {

@@ -6,6 +6,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import org.internlmj.dist.ParallelContext;
+import org.internlmj.dist.ParallelLayout;
+import org.internlmj.dist.Rendezvous;
 import org.internlmj.tensor.Device;
 import org.internlmj.trainer.config.TrainConfig;
 import org.internlmj.trainer.generate.TextGenerator;
@@ -39,18 +42,25 @@ final class TrainCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         TrainConfig cfg = TrainConfig.load(config, overrides);
         Path base = Path.of("").toAbsolutePath();
+        ParallelContext ctx = ParallelContext.solo();
+        if (Rendezvous.launched(System.getenv())) {
+            // started by internlmj launch (torchrun variables), mpirun or srun: join the other ranks
+            var p = cfg.parallel();
+            var world = Rendezvous.fromEnvironment();
+            ctx = ParallelContext.create(world, new ParallelLayout(world.size(), p.tensor(), p.pipeline(), p.zero1()));
+        }
         long t0 = System.nanoTime();
         try (Trainer trainer = new Trainer(cfg, base, line -> {
             out.println(line);
             out.flush();
-        }, resume)) {
+        }, resume, ctx)) {
             out.printf(Locale.ROOT, "model: %,d parameters (%s, %d layers, hidden %d), device %s%n",
                     trainer.model().parameterCount(), cfg.model().dtype(), cfg.model().numLayers(),
                     cfg.model().hiddenSize(), cfg.engine().device());
             trainer.fit();
             out.printf(Locale.ROOT, "trained %d steps in %s%n", trainer.state().step(),
                     String.format(Locale.ROOT, "%.1f s", (System.nanoTime() - t0) / 1e9));
-            if (cfg.engine().samplePrompt() != null) {
+            if (cfg.engine().samplePrompt() != null && ctx.isMain()) {
                 out.println("sample (" + cfg.engine().sampleTokens() + " tokens, temperature 0.8, top-k 40):");
                 out.print(cfg.engine().samplePrompt());
                 new TextGenerator(trainer.model(), trainer.tokenizer(), Device.parse(cfg.engine().device())).generate(

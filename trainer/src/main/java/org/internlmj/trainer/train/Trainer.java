@@ -376,7 +376,11 @@ public final class Trainer implements AutoCloseable {
                         seconds * 1000, duration((until - newStep) * perStep)));
             }
             if (r.applied() && valid != null && newStep % cfg.data().validEvery() == 0) {
+                optimizer.awaitParameters();
                 validate(newStep);
+            }
+            if (r.applied() && checkpoints.dueAt(newStep, total)) {
+                optimizer.awaitParameters(); // a checkpoint holds the updated weights
             }
             if (r.applied() && checkpoints.afterStep(newStep, total, () -> capture(false), () -> capture(true))
                     == CheckpointManager.Decision.STOP) {
@@ -384,6 +388,7 @@ public final class Trainer implements AutoCloseable {
                 break;
             }
         }
+        optimizer.awaitParameters();
         if (valid != null && state.step() % cfg.data().validEvery() != 0) {
             validate(state.step());
         }

@@ -39,27 +39,50 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        PrintWriter out = spec.commandLine().getOut();
         TrainConfig cfg = TrainConfig.load(config, overrides);
-        Path base = Path.of("").toAbsolutePath();
-        ParallelContext ctx = ParallelContext.solo();
-        if (Rendezvous.launched(System.getenv())) {
-            // started by internlmj launch (torchrun variables), mpirun or srun: join the other ranks
-            var p = cfg.parallel();
-            var world = Rendezvous.fromEnvironment();
-            ctx = ParallelContext.create(world, new ParallelLayout(world.size(), p.tensor(), p.pipeline(), p.zero1()));
+        if (!Rendezvous.launched(System.getenv())) {
+            train(cfg, ParallelContext.solo());
+            return 0;
         }
+        // started by internlmj launch (torchrun variables), mpirun or srun: join the other ranks
+        var p = cfg.parallel();
+        var world = Rendezvous.fromEnvironment();
+        ParallelContext ctx = ParallelContext.create(world, new ParallelLayout(world.size(), p.tensor(), p.pipeline(),
+                p.zero1()));
+        try {
+            train(cfg, ctx);
+        } catch (Exception | Error e) {
+            // the other ranks would wait for this one in their next collective: end the process now so the
+            // launcher (or mpirun) sees the failure, names this rank and stops the job
+            PrintWriter err = spec.commandLine().getErr();
+            err.println("rank " + world.rank() + " failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
+            err.flush();
+            spec.commandLine().getOut().flush();
+            Runtime.getRuntime().halt(1);
+        }
+        ctx.close();
+        world.close(); // MPI: MPI_Finalize, which a clean exit needs
+        return 0;
+    }
+
+    private void train(TrainConfig cfg, ParallelContext ctx) throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        Path base = Path.of("").toAbsolutePath();
         long t0 = System.nanoTime();
         try (Trainer trainer = new Trainer(cfg, base, line -> {
             out.println(line);
             out.flush();
         }, resume, ctx)) {
-            out.printf(Locale.ROOT, "model: %,d parameters (%s, %d layers, hidden %d), device %s%n",
-                    trainer.model().parameterCount(), cfg.model().dtype(), cfg.model().numLayers(),
-                    cfg.model().hiddenSize(), cfg.engine().device());
+            if (ctx.isMain()) {
+                out.printf(Locale.ROOT, "model: %,d parameters (%s, %d layers, hidden %d), device %s, %d rank%s%n",
+                        trainer.model().parameterCount(), cfg.model().dtype(), cfg.model().numLayers(),
+                        cfg.model().hiddenSize(), cfg.engine().device(), ctx.world().size(), ctx.world().size() == 1 ? "" : "s");
+            }
             trainer.fit();
-            out.printf(Locale.ROOT, "trained %d steps in %s%n", trainer.state().step(),
-                    String.format(Locale.ROOT, "%.1f s", (System.nanoTime() - t0) / 1e9));
+            if (ctx.isMain()) {
+                out.printf(Locale.ROOT, "trained %d steps in %.1f s%n", trainer.state().step(),
+                        (System.nanoTime() - t0) / 1e9);
+            }
             if (cfg.engine().samplePrompt() != null && ctx.isMain()) {
                 out.println("sample (" + cfg.engine().sampleTokens() + " tokens, temperature 0.8, top-k 40):");
                 out.print(cfg.engine().samplePrompt());
@@ -73,6 +96,5 @@ final class TrainCommand implements Callable<Integer> {
                 out.println();
             }
         }
-        return 0;
     }
 }

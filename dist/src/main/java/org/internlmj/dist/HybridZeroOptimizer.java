@@ -39,6 +39,8 @@ import org.internlmj.tensor.Tensor;
 public final class HybridZeroOptimizer {
     private final List<Variable> params;
     private final List<String> names;
+    /** Owns every buffer that lives as long as the optimizer, whatever scope is open when it is built or stepped. */
+    private final MemoryScope memory = MemoryScope.detached();
     private final boolean[] replicatedAcrossTensor;
     private final Settings settings;
     private final GradScaler scaler;
@@ -165,9 +167,13 @@ public final class HybridZeroOptimizer {
         Tensor flat = data.reshape(-1).narrow(0, start, end - start);
         boolean whole = start == 0 && end == data.numel();
         Tensor master = whole && data.dtype() == DType.F32 ? data
-                : flat.dtype() == DType.F32 ? flat.copy() : flat.to(DType.F32);
-        return new Shard(i, names.get(i), start, end, master,
-                Tensor.zeros(DType.F32, data.device(), end - start), Tensor.zeros(DType.F32, data.device(), end - start));
+                : keep(flat.dtype() == DType.F32 ? flat.copy() : flat.to(DType.F32));
+        return new Shard(i, names.get(i), start, end, master, keep(Tensor.zeros(DType.F32, data.device(), end - start)),
+                keep(Tensor.zeros(DType.F32, data.device(), end - start)));
+    }
+
+    private Tensor keep(Tensor t) {
+        return memory.adopt(t);
     }
 
     // ---------------------------------------------------------------- gradient buckets
@@ -206,10 +212,13 @@ public final class HybridZeroOptimizer {
         }
     }
 
+    /** Split mode: per parameter, this rank's reduce-scatter output and the all-gather input and output. */
     private final java.util.Map<Integer, Tensor> sliceBuffers = new java.util.HashMap<>();
+    private final java.util.Map<Integer, Tensor> gatherInputs = new java.util.HashMap<>();
+    private final java.util.Map<Integer, Tensor> gatherOutputs = new java.util.HashMap<>();
 
     private Tensor sliceBuffer(int i, int per) {
-        return sliceBuffers.computeIfAbsent(i, k -> Tensor.zeros(params.get(k).dtype(), params.get(k).device(), per));
+        return sliceBuffers.get(i);
     }
 
     /** Completes by copying a received slice back into the bucket once the collective before it finished. */
@@ -259,6 +268,16 @@ public final class HybridZeroOptimizer {
      * bucket (split mode pads each parameter to a multiple of the ZeRO size).
      */
     private void buildBuckets() {
+        if (settings.splitTensors()) {
+            // allocated here, never during a step: a step's scope would free them
+            for (int i = 0; i < params.size(); i++) {
+                Variable p = params.get(i);
+                int per = (p.numel() + zeroSize - 1) / zeroSize;
+                sliceBuffers.put(i, keep(Tensor.zeros(p.dtype(), p.device(), per)));
+                gatherInputs.put(i, keep(Tensor.zeros(p.dtype(), p.device(), per)));
+                gatherOutputs.put(i, keep(Tensor.zeros(p.dtype(), p.device(), per * zeroSize)));
+            }
+        }
         Bucket cur = null;
         long curSize = 0;
         for (int i = params.size() - 1; i >= 0; i--) {
@@ -283,7 +302,7 @@ public final class HybridZeroOptimizer {
                 total = Math.max(total, b.offsets.get(k) + (settings.splitTensors() ? (n + zeroSize - 1) / zeroSize * zeroSize : n));
             }
             Variable first = params.get(b.members.get(0));
-            b.flat = Tensor.zeros(first.dtype(), first.device(), total);
+            b.flat = keep(Tensor.zeros(first.dtype(), first.device(), total));
             for (int k = 0; k < b.members.size(); k++) {
                 Variable p = params.get(b.members.get(k));
                 p.setGrad(b.flat.narrow(0, b.offsets.get(k), p.numel()).view(p.shape()));
@@ -438,8 +457,8 @@ public final class HybridZeroOptimizer {
                 Tensor data = params.get(i).data();
                 int n = data.numel();
                 int per = (n + zeroSize - 1) / zeroSize;
-                Tensor gathered = Tensor.empty(data.dtype(), data.device(), per * zeroSize);
-                Tensor mine = Tensor.zeros(data.dtype(), data.device(), per);
+                Tensor gathered = gatherOutputs.get(i);
+                Tensor mine = gatherInputs.get(i);
                 int start = Math.min(n, zeroRank * per);
                 int len = Math.min(n, start + per) - start;
                 if (len > 0) {

@@ -140,4 +140,46 @@ class DataParallelTest {
         assertEquals(perRank[1] / 2.0, perRank[2], perRank[1] * 0.01);
         assertEquals(perRank[1] / 4.0, perRank[4], perRank[1] * 0.01);
     }
+
+    @Test
+    void checkpointsReshardWhenTheZeroGroupChanges() throws Exception {
+        // 4 ranks, ZeRO over all 4 (split tensors), save at step 3; resume on 2 ranks with ZeRO 2 (whole tensors)
+        List<String> save = common("data.micro_num=" + MICRO, "parallel.zero1=-1", "ckpt.enable_save_ckpt=true",
+                "ckpt.checkpoint_every=3", "ckpt.save_ckpt_folder=ckpt-reshard", "ckpt.auto_resume=false",
+                "hybrid_zero_optimizer.use_split_tensor_optim=true", "internlmj.run_dir=run-reshard-a");
+        TrainConfig first = TrainConfig.parse(TinyRun.CONFIG, save);
+        try (ThreadWorld world = new ThreadWorld(4, Duration.ofSeconds(60))) {
+            world.run(group -> {
+                ParallelContext ctx = ParallelContext.create(group, new ParallelLayout(4, 1, 1, -1));
+                try (Trainer t = new Trainer(first, dir, s -> { }, null, ctx)) {
+                    t.fit(3);
+                }
+                return null;
+            });
+        }
+        assertTrue(Files.isRegularFile(dir.resolve("ckpt-reshard/3/optimizer_tp0_pp0_zo3.safetensors")));
+        TrainConfig second = TrainConfig.parse(TinyRun.CONFIG, common("data.micro_num=" + MICRO * 2, "parallel.zero1=2",
+                "ckpt.save_ckpt_folder=ckpt-reshard", "ckpt.auto_resume=true", "internlmj.run_dir=run-reshard-b"));
+        List<float[][]> weights;
+        try (ThreadWorld world = new ThreadWorld(2, Duration.ofSeconds(60))) {
+            weights = world.run(group -> {
+                ParallelContext ctx = ParallelContext.create(group, new ParallelLayout(2, 1, 1, 2));
+                try (Trainer t = new Trainer(second, dir, s -> { }, null, ctx)) {
+                    assertEquals(3, t.state().step());
+                    t.fit();
+                    return TinyRun.weights(t);
+                }
+            });
+        }
+        // the same global batch all along: the resumed run ends where the single-rank run ends
+        for (int i = 0; i < singleWeights.length; i++) {
+            assertTrue(TensorAssert.relativeError(toDouble(singleWeights[i]), toDouble(weights.get(0)[i])) < 1e-4,
+                    "parameter " + i);
+        }
+        List<Double> resumed = TinyRun.steps(TinyRun.metrics(dir.resolve("run-reshard-b"))).stream()
+                .map(j -> j.get("loss").asDouble()).toList();
+        for (int i = 0; i < resumed.size(); i++) {
+            assertEquals(singleLosses.get(3 + i), resumed.get(i), 1e-5 * singleLosses.get(3 + i), "loss of step " + (3 + i));
+        }
+    }
 }

@@ -55,6 +55,7 @@ public final class HybridZeroOptimizer {
     private ProcessGroup.Work inFlight;
     private List<ProcessGroup.Work> pendingParams = List.of();
     private long steps;
+    private long commWaitNanos;
 
     /** AdamW's constant hyper-parameters, clipping (0 = none) and the ZeRO communication settings. */
     public record Settings(double beta1, double eps, double weightDecay, double clipGradNorm, long reduceBucketSize,
@@ -330,7 +331,7 @@ public final class HybridZeroOptimizer {
             if (--b.remaining == 0 && !b.launched) {
                 // one bucket in flight: wait for the previous before sending the next
                 if (inFlight != null) {
-                    inFlight.await();
+                    awaitTimed(inFlight);
                 }
                 b.launch();
                 inFlight = b.work;
@@ -357,9 +358,27 @@ public final class HybridZeroOptimizer {
     /** Waits for the parameter broadcasts of the last step (with {@code overlap_sync_param}: before the next forward). */
     public void awaitParameters() {
         for (ProcessGroup.Work w : pendingParams) {
-            w.await();
+            awaitTimed(w);
         }
         pendingParams = List.of();
+    }
+
+    private void awaitTimed(ProcessGroup.Work w) {
+        long t = System.nanoTime();
+        w.await();
+        commWaitNanos += System.nanoTime() - t;
+    }
+
+    /**
+     * Time this rank spent blocked waiting for gradient and parameter communication (and the norm's
+     * all-reduce) since the last {@link #resetCommWait()}: the communication overlap did not hide.
+     */
+    public long commWaitNanos() {
+        return commWaitNanos;
+    }
+
+    public void resetCommWait() {
+        commWaitNanos = 0;
     }
 
     /** Applies one update with this step's learning rate and beta2, then zeroes the gradients. */
@@ -413,14 +432,14 @@ public final class HybridZeroOptimizer {
             for (Bucket b : buckets) {
                 if (!b.launched) {
                     if (inFlight != null && !settings.overlapSyncGrad()) {
-                        inFlight.await();
+                        awaitTimed(inFlight);
                     }
                     b.launch();
                     inFlight = b.work;
                 }
             }
             for (Bucket b : buckets) {
-                b.work.await();
+                awaitTimed(b.work);
             }
         }
         inFlight = null;
@@ -438,10 +457,10 @@ public final class HybridZeroOptimizer {
         // fp32 like InternLM's norm all-reduce; every rank gets the same bits, so skip decisions agree
         Tensor t = Tensor.of(new float[] {(float) local}, 1);
         if (groups.model().size() > 1) {
-            groups.model().allReduce(t, ProcessGroup.ReduceOp.SUM).await();
+            awaitTimed(groups.model().allReduce(t, ProcessGroup.ReduceOp.SUM));
         }
         if (groups.zero().size() > 1) {
-            groups.zero().allReduce(t, ProcessGroup.ReduceOp.SUM).await();
+            awaitTimed(groups.zero().allReduce(t, ProcessGroup.ReduceOp.SUM));
         }
         return t.toDoubleArray()[0];
     }

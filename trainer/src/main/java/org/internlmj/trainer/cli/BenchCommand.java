@@ -20,7 +20,8 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmark kernels against a native baseline in the same JVM; one JSON object per line.",
-        subcommands = {BenchCommand.Gemm.class, BenchCommand.Train.class})
+        subcommands = {BenchCommand.Gemm.class, BenchCommand.Train.class, BenchCommand.Dp.class,
+                BenchCommand.DpWorker.class})
 final class BenchCommand implements Runnable {
 
     @CommandLine.Spec
@@ -124,6 +125,78 @@ final class BenchCommand implements Runnable {
                         java.nio.file.Files.deleteIfExists(p);
                     }
                 }
+            }
+            return 0;
+        }
+    }
+
+    /** {@code internlmj bench dp CONFIG --nproc N}: data-parallel steps with overlap on and off. */
+    @Command(name = "dp", mixinStandardHelpOptions = true,
+            description = {"Launch N local worker processes (TCP process group) and time data-parallel training steps,",
+                    "once with overlap_sync_grad/overlap_sync_param on and once off; prints one JSON object per "
+                            + "setting with the step time and the share of it spent waiting on communication."})
+    static final class Dp implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @CommandLine.Parameters(index = "0", paramLabel = "CONFIG")
+        java.nio.file.Path config;
+
+        @Option(names = "--nproc", defaultValue = "2", description = "Ranks (default: ${DEFAULT-VALUE}).")
+        int nproc;
+
+        @Option(names = "--steps", defaultValue = "10", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+        int steps;
+
+        @Option(names = "--warmup", defaultValue = "3", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+        int warmup;
+
+        @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key (repeatable).")
+        List<String> overrides = new ArrayList<>();
+
+        @Override
+        public Integer call() {
+            for (boolean overlap : new boolean[] {true, false}) {
+                List<String> args = new ArrayList<>(List.of("launch", "--nproc", Integer.toString(nproc), "--", "bench",
+                        "dp-worker", config.toString(), "--steps", Integer.toString(steps), "--warmup",
+                        Integer.toString(warmup), "--set", "hybrid_zero_optimizer.overlap_sync_grad=" + overlap,
+                        "--set", "hybrid_zero_optimizer.overlap_sync_param=" + overlap));
+                for (String o : overrides) {
+                    args.add("--set");
+                    args.add(o);
+                }
+                int code = Main.run(spec.commandLine().getOut(), spec.commandLine().getErr(), args.toArray(String[]::new));
+                if (code != 0) {
+                    return code;
+                }
+            }
+            return 0;
+        }
+    }
+
+    /** The worker process of {@code bench dp} (started by the launcher). */
+    @Command(name = "dp-worker", hidden = true)
+    static final class DpWorker implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @CommandLine.Parameters(index = "0", paramLabel = "CONFIG")
+        java.nio.file.Path config;
+
+        @Option(names = "--steps", defaultValue = "10")
+        int steps;
+
+        @Option(names = "--warmup", defaultValue = "3")
+        int warmup;
+
+        @Option(names = "--set")
+        List<String> overrides = new ArrayList<>();
+
+        @Override
+        public Integer call() throws Exception {
+            var json = org.internlmj.trainer.bench.DpBench.runWorker(config, overrides, warmup, steps);
+            if (json != null) {
+                spec.commandLine().getOut().println(json.toString());
             }
             return 0;
         }

@@ -264,6 +264,19 @@ public final class Trainer implements AutoCloseable {
         return state;
     }
 
+    /** Time blocked on gradient/parameter communication since the last reset (see the optimizer). */
+    public long commWaitNanos() {
+        return optimizer.commWaitNanos();
+    }
+
+    public void resetCommWait() {
+        optimizer.resetCommWait();
+    }
+
+    public ParallelContext parallel() {
+        return ctx;
+    }
+
     /** Bytes of optimizer state (fp32 masters and moments) this rank holds. */
     public long optimizerStateBytes() {
         return optimizer.stateBytes();

@@ -31,7 +31,9 @@ import java.util.regex.Pattern;
  * string with references inside is interpolated ({@code "${SAVE_CKPT_FOLDER}/snapshot"}).
  */
 public final class ConfigTree {
-    static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+    /** Duplicate keys are errors: with YAML's "last one wins" a repeated section would silently drop the first. */
+    static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
+            .enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
     private static final Pattern REF = Pattern.compile("\\$\\{([^}]*)}");
 
     private final ObjectNode raw;

@@ -167,4 +167,10 @@ class TrainConfigTest {
         ConfigException e = assertThrows(ConfigException.class, () -> a.parallel().dataParallel(6));
         assertTrue(e.getMessage().contains("world size 6"), e.getMessage());
     }
+
+    @Test
+    void duplicateKeysAreErrors() {
+        ConfigException e = error(MINIMAL + "data:\n  seq_len: 64\n");
+        assertTrue(e.getMessage().contains("data") && e.getMessage().toLowerCase().contains("duplicate"), e.getMessage());
+    }
 }

@@ -59,8 +59,9 @@ class DistributedCliTest {
         }
     }
 
-    @Test
-    void twoMpiRanksMatchOneProcess() throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0} MPI ranks, zero1 {1}, overlap {2}")
+    @org.junit.jupiter.params.provider.CsvSource({"2, -1, true", "4, 2, false"})
+    void mpiRanksMatchOneProcess(int ranks, int zero1, boolean overlap) throws Exception {
         Path mpirun = onPath("mpirun");
         assumeTrue(mpirun != null, "mpirun is not on PATH (install openmpi-bin)");
         NativeLibrary.Lookup lib = NativeLibrary.find(KnownLibraries.MPI);
@@ -68,12 +69,16 @@ class DistributedCliTest {
         TinyRun.prepareData(dir);
         List<Double> expected = single();
         Path d = rankDir("mpi");
+        Files.writeString(d.resolve("config.yaml"), CONFIG.replace("micro_num: 2", "micro_num: " + 4 / ranks)
+                .replace("hybrid_zero_optimizer: {clip_grad_norm: 1.0}", "hybrid_zero_optimizer: {clip_grad_norm: 1.0, "
+                        + "overlap_sync_grad: " + overlap + ", overlap_sync_param: " + overlap + "}")
+                + "parallel: {zero1: " + zero1 + "}\n");
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        List<String> cmd = new ArrayList<>(List.of(mpirun.toString(), "--allow-run-as-root", "--oversubscribe", "-np", "2",
+        List<String> cmd = new ArrayList<>(List.of(mpirun.toString(), "--allow-run-as-root", "--oversubscribe", "-np", Integer.toString(ranks),
                 "--mca", "plm", "isolated", "--bind-to", "none", "--mca", "btl_vader_single_copy_mechanism", "none",
                 // through env: mpirun rewrites the arguments of an executable named java
                 "/usr/bin/env", java, "--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector",
-                "-Xmx1g", "-Xss4m", "-cp", classPath(), "org.internlmj.trainer.cli.Main", "train", "config.yaml"));
+                "-Xmx700m", "-Xss4m", "-cp", classPath(), "org.internlmj.trainer.cli.Main", "train", "config.yaml"));
         Process p = new ProcessBuilder(cmd).directory(d.toFile()).redirectErrorStream(true)
                 .redirectOutput(d.resolve("mpirun.log").toFile()).start();
         boolean done = p.waitFor(180, TimeUnit.SECONDS);

@@ -39,6 +39,14 @@ class CrashResumeTest {
                 .redirectOutput(base.resolve("child.log").toFile()).start();
     }
 
+    private long timedChild(Path base) throws Exception {
+        long start = System.nanoTime();
+        Process p = child(base);
+        assertTrue(p.waitFor(300, TimeUnit.SECONDS), "the calibration run did not finish");
+        assertEquals(0, p.exitValue(), Files.readString(base.resolve("child.log")));
+        return Math.max(1, (System.nanoTime() - start) / 1_000_000);
+    }
+
     @Test
     void killedDuringSavesResumesToTheSameRun() throws Exception {
         String config = TinyRun.CONFIG.replace("total_steps: 6", "total_steps: " + STEPS)
@@ -58,13 +66,25 @@ class CrashResumeTest {
             losses[j.get("step").asInt()] = j.get("loss").asDouble();
         }
 
+        // Calibrate the kill window on this machine: one uninterrupted child run (JVM start, JIT, all steps and
+        // saves) and one that resumes at the end and only starts up. A fixed window misses every save on a slow
+        // machine, or lets every resumed run finish before the kill on a fast one.
+        long fullMs = timedChild(crashed);
+        long startupMs = timedChild(crashed);
+        long stepsMs = Math.max(STEPS, fullMs - startupMs);
+        CheckpointStore.deleteTree(crashed.resolve("ckpt"));
+        CheckpointStore.deleteTree(crashed.resolve("run"));
+
         SplittableRandom random = new SplittableRandom(20261127);
         int kills = 0;
         int resumedWithProgress = 0;
         List<String> warnings = new ArrayList<>();
         while (kills < 20) {
             Process p = child(crashed);
-            long delay = 600 + random.nextInt(2400);
+            long done = CheckpointStore.latest(crashed.resolve("ckpt"), crashed.resolve("ckpt/snapshot"), w -> { })
+                    .map(l -> (long) l.step()).orElse(0L);
+            long remainingMs = stepsMs * (STEPS - done) / STEPS;
+            long delay = startupMs * 7 / 10 + random.nextLong(startupMs * 3 / 10 + remainingMs + 1);
             if (p.waitFor(delay, TimeUnit.MILLISECONDS)) {
                 assertEquals(0, p.exitValue(), Files.readString(crashed.resolve("child.log")));
                 // the run finished before the kill: start it over to get more kills

@@ -231,6 +231,11 @@ public final class CudaBackend implements Backend, Backends.DeviceTransfer, Auto
         gemm.matmul(a, b, c, alpha, beta, false);
     }
 
+    /** "cublas" or "cublaslt": the library computing {@link #matmul}. */
+    public String gemmLibrary() {
+        return gemm.usesLt() ? "cublaslt" : "cublas";
+    }
+
     /** {@link #matmul} forced through cuBLAS even when cuBLASLt is selected (for comparisons). */
     public void matmulCublas(Tensor a, Tensor b, Tensor c, float alpha, float beta) {
         gemm.matmul(a, b, c, alpha, beta, true);

@@ -170,6 +170,18 @@ public final class GpuCheck {
         return c.results;
     }
 
+    /** Only the GEMM comparisons (to run them again with cuBLASLt). */
+    public static List<Result> matmulCorrectness(CudaBackend gpu, PrintStream log) {
+        GpuCheck c = new GpuCheck(gpu, log);
+        c.guarded("matmul", c::matmul);
+        return c.results;
+    }
+
+    /** GEMM timings only. */
+    public static List<Timing> gemmBenchmarks(CudaBackend gpu, PrintStream log) {
+        return benchmarks(gpu, log, true);
+    }
+
     private void copies() {
         for (DType from : DType.values()) {
             for (DType to : DType.values()) {
@@ -531,6 +543,10 @@ public final class GpuCheck {
 
     /** GEMM, attention, copy and launch timings; each also logged. */
     public static List<Timing> benchmarks(CudaBackend gpu, PrintStream log) {
+        return benchmarks(gpu, log, false);
+    }
+
+    private static List<Timing> benchmarks(CudaBackend gpu, PrintStream log, boolean gemmOnly) {
         List<Timing> out = new ArrayList<>();
         int[][] gemms = {{8192, 8192, 8192}, {16384, 4096, 4096}, {16384, 11008, 4096}, {16384, 4096, 11008}};
         for (int[] s : gemms) {
@@ -541,18 +557,21 @@ public final class GpuCheck {
             gpu.fillRandom(b, Backend.Distribution.NORMAL, 0, 1, 2, 0);
             double flops = 2.0 * s[0] * s[1] * s[2];
             double ms = time(gpu, 3, 20, () -> gpu.matmul(a, b, c, 1f, 0f));
-            out.add(timing(log, "GEMM bf16 " + s[0] + "x" + s[1] + "x" + s[2] + " (" + gpuGemmName(gpu) + ")", ms,
+            out.add(timing(log, "GEMM bf16 " + s[0] + "x" + s[1] + "x" + s[2] + " (" + gpu.gemmLibrary() + ")", ms,
                     String.format("%.0f TFLOP/s", flops / ms / 1e9)));
             // A linear layer's forward: the weight stored [out, in] and used transposed.
             Tensor w = gpu.temporary(DType.BF16, s[1], s[2]);
             gpu.fillRandom(w, Backend.Distribution.NORMAL, 0, 1, 4, 0);
             double msT = time(gpu, 3, 20, () -> gpu.matmul(a, w.transpose(0, 1), c, 1f, 0f));
-            out.add(timing(log, "GEMM bf16 " + s[0] + "x" + s[1] + "x" + s[2] + " A.B^T", msT,
+            out.add(timing(log, "GEMM bf16 " + s[0] + "x" + s[1] + "x" + s[2] + " A.B^T (" + gpu.gemmLibrary() + ")", msT,
                     String.format("%.0f TFLOP/s", flops / msT / 1e9)));
             a.close();
             b.close();
             c.close();
             w.close();
+        }
+        if (gemmOnly) {
+            return out;
         }
         int t = 16384;
         int heads = 32;
@@ -601,10 +620,6 @@ public final class GpuCheck {
             x.close();
         }
         return out;
-    }
-
-    private static String gpuGemmName(CudaBackend gpu) {
-        return System.getProperty("internlmj.cuda.gemm", "cublas");
     }
 
     private static Timing timing(PrintStream log, String name, double ms, String rate) {

@@ -17,7 +17,7 @@ import picocli.CommandLine.Command;
         versionProvider = Main.Version.class,
         description = "Trains InternLM-architecture language models on the JVM.",
         subcommands = {TrainCommand.class, GenerateCommand.class, PrepareCommand.class, ConvertCommand.class, InfoCommand.class,
-                CommandLine.HelpCommand.class})
+                GpuCheckCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

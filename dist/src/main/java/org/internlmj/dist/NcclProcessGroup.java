@@ -468,7 +468,7 @@ public final class NcclProcessGroup implements ProcessGroup {
     private synchronized void abort() {
         if (!broken) {
             broken = true;
-            Nccl.ncclCommAbort(comm);
+            Nccl.check(Nccl.ncclCommAbort(comm), "ncclCommAbort", null);
         }
     }
 

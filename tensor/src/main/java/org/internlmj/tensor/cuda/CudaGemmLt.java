@@ -49,6 +49,7 @@ final class CudaGemmLt implements AutoCloseable {
             MemorySegment b = layout(call, p.abType(), p.transB() == Cublas.CUBLAS_OP_N ? p.k() : p.n(),
                     p.transB() == Cublas.CUBLAS_OP_N ? p.n() : p.k(), p.ldb(), p.batch(), p.strideB());
             MemorySegment c = layout(call, p.cType(), p.m(), p.n(), p.ldc(), p.batch(), p.strideC());
+            boolean ran;
             try {
                 setInt(call, desc, CublasLt.CUBLASLT_MATMUL_DESC_TRANSA, p.transA());
                 setInt(call, desc, CublasLt.CUBLASLT_MATMUL_DESC_TRANSB, p.transB());
@@ -57,25 +58,44 @@ final class CudaGemmLt implements AutoCloseable {
                     algo = heuristic(call, desc, a, b, c);
                     if (algo == null) {
                         unsupported.put(shape, Boolean.TRUE);
-                        return false;
+                    } else {
+                        algorithms.put(shape, algo);
                     }
-                    algorithms.put(shape, algo);
                 }
-                MemorySegment al = call.allocateFrom(ValueLayout.JAVA_FLOAT, alpha);
-                MemorySegment be = call.allocateFrom(ValueLayout.JAVA_FLOAT, beta);
-                MemorySegment cPtr = MemorySegment.ofAddress(p.c());
-                int rc = CublasLt.cublasLtMatmul(handle, desc, al, MemorySegment.ofAddress(p.a()), a,
-                        MemorySegment.ofAddress(p.b()), b, be, cPtr, c, cPtr, c, algo,
-                        MemorySegment.ofAddress(workspace), workspaceBytes, backend.context().computeStream().handle());
-                Cublas.check(rc, "cublasLtMatmul", p.summary());
-                return true;
-            } finally {
-                CublasLt.cublasLtMatrixLayoutDestroy(a);
-                CublasLt.cublasLtMatrixLayoutDestroy(b);
-                CublasLt.cublasLtMatrixLayoutDestroy(c);
-                CublasLt.cublasLtMatmulDescDestroy(desc);
+                ran = algo != null;
+                if (ran) {
+                    run(call, p, desc, a, b, c, algo, alpha, beta);
+                }
+            } catch (RuntimeException e) {
+                destroy(a, b, c, desc);   // their statuses would only hide this failure
+                throw e;
+            }
+            Cublas.check(destroy(a, b, c, desc), "cublasLtMatrixLayoutDestroy/cublasLtMatmulDescDestroy");
+            return ran;
+        }
+    }
+
+    private void run(Arena call, GemmPlan p, MemorySegment desc, MemorySegment a, MemorySegment b, MemorySegment c,
+                     MemorySegment algo, float alpha, float beta) {
+        MemorySegment al = call.allocateFrom(ValueLayout.JAVA_FLOAT, alpha);
+        MemorySegment be = call.allocateFrom(ValueLayout.JAVA_FLOAT, beta);
+        MemorySegment cPtr = MemorySegment.ofAddress(p.c());
+        int rc = CublasLt.cublasLtMatmul(handle, desc, al, MemorySegment.ofAddress(p.a()), a,
+                MemorySegment.ofAddress(p.b()), b, be, cPtr, c, cPtr, c, algo, MemorySegment.ofAddress(workspace),
+                workspaceBytes, backend.context().computeStream().handle());
+        Cublas.check(rc, "cublasLtMatmul", p.summary());
+    }
+
+    /** Destroys the call's descriptors; returns the first failing status (or success). */
+    private static int destroy(MemorySegment a, MemorySegment b, MemorySegment c, MemorySegment desc) {
+        int[] rcs = {CublasLt.cublasLtMatrixLayoutDestroy(a), CublasLt.cublasLtMatrixLayoutDestroy(b),
+                CublasLt.cublasLtMatrixLayoutDestroy(c), CublasLt.cublasLtMatmulDescDestroy(desc)};
+        for (int rc : rcs) {
+            if (rc != Cublas.CUBLAS_STATUS_SUCCESS) {
+                return rc;
             }
         }
+        return Cublas.CUBLAS_STATUS_SUCCESS;
     }
 
     private interface Creator {
@@ -128,7 +148,7 @@ final class CudaGemmLt implements AutoCloseable {
             MemorySegment.copy(results, 0, algo, 0, 64);
             return algo;
         } finally {
-            CublasLt.cublasLtMatmulPreferenceDestroy(pref);
+            Cublas.check(CublasLt.cublasLtMatmulPreferenceDestroy(pref), "cublasLtMatmulPreferenceDestroy");
         }
     }
 

@@ -150,45 +150,56 @@ final class KernelCompiler {
             Nvrtc.check(Nvrtc.nvrtcCreateProgram(prog, arena.allocateFrom(src), arena.allocateFrom(file), 1, headers,
                     names), "nvrtcCreateProgram", file);
             MemorySegment p = prog.get(ValueLayout.ADDRESS, 0);
+            byte[] image;
             try {
-                MemorySegment opts = arena.allocate(ValueLayout.ADDRESS, options.size());
-                for (int i = 0; i < options.size(); i++) {
-                    opts.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(options.get(i)));
-                }
-                int rc = Nvrtc.nvrtcCompileProgram(p, options.size(), opts);
-                String log = log(arena, p);
-                Nvrtc.check(rc, "nvrtcCompileProgram", file + " with " + options + (log.isBlank() ? "" : ":\n" + log));
-                MemorySegment size = arena.allocate(ValueLayout.JAVA_LONG);
-                if (ptx) {
-                    Nvrtc.check(Nvrtc.nvrtcGetPTXSize(p, size), "nvrtcGetPTXSize");
-                } else {
-                    Nvrtc.check(Nvrtc.nvrtcGetCUBINSize(p, size), "nvrtcGetCUBINSize");
-                }
-                MemorySegment out = arena.allocate(size.get(ValueLayout.JAVA_LONG, 0));
-                if (ptx) {
-                    Nvrtc.check(Nvrtc.nvrtcGetPTX(p, out), "nvrtcGetPTX");
-                } else {
-                    Nvrtc.check(Nvrtc.nvrtcGetCUBIN(p, out), "nvrtcGetCUBIN");
-                }
-                return out.toArray(ValueLayout.JAVA_BYTE);
-            } finally {
-                Nvrtc.nvrtcDestroyProgram(prog);
+                image = compileAndRead(arena, p, file, options, ptx);
+            } catch (RuntimeException e) {
+                Nvrtc.nvrtcDestroyProgram(prog);   // its status would only hide the compile error
+                throw e;
             }
+            Nvrtc.check(Nvrtc.nvrtcDestroyProgram(prog), "nvrtcDestroyProgram", file);
+            return image;
         }
     }
 
+    private static byte[] compileAndRead(Arena arena, MemorySegment p, String file, List<String> options, boolean ptx) {
+        MemorySegment opts = arena.allocate(ValueLayout.ADDRESS, options.size());
+        for (int i = 0; i < options.size(); i++) {
+            opts.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(options.get(i)));
+        }
+        int rc = Nvrtc.nvrtcCompileProgram(p, options.size(), opts);
+        String log = log(arena, p);
+        Nvrtc.check(rc, "nvrtcCompileProgram", file + " with " + options + (log.isBlank() ? "" : ":\n" + log));
+        MemorySegment size = arena.allocate(ValueLayout.JAVA_LONG);
+        if (ptx) {
+            Nvrtc.check(Nvrtc.nvrtcGetPTXSize(p, size), "nvrtcGetPTXSize");
+        } else {
+            Nvrtc.check(Nvrtc.nvrtcGetCUBINSize(p, size), "nvrtcGetCUBINSize");
+        }
+        MemorySegment out = arena.allocate(size.get(ValueLayout.JAVA_LONG, 0));
+        if (ptx) {
+            Nvrtc.check(Nvrtc.nvrtcGetPTX(p, out), "nvrtcGetPTX");
+        } else {
+            Nvrtc.check(Nvrtc.nvrtcGetCUBIN(p, out), "nvrtcGetCUBIN");
+        }
+        return out.toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    /** The compile log; a failure to read it is reported in its place, not thrown over the compile's status. */
     private static String log(Arena arena, MemorySegment prog) {
         MemorySegment size = arena.allocate(ValueLayout.JAVA_LONG);
-        if (Nvrtc.nvrtcGetProgramLogSize(prog, size) != Nvrtc.NVRTC_SUCCESS) {
-            return "";
+        int rc = Nvrtc.nvrtcGetProgramLogSize(prog, size);
+        if (rc != Nvrtc.NVRTC_SUCCESS) {
+            return "(nvrtcGetProgramLogSize failed: " + Nvrtc.errorString(rc) + ")";
         }
         long n = size.get(ValueLayout.JAVA_LONG, 0);
         if (n <= 1) {
             return "";
         }
         MemorySegment buf = arena.allocate(n + 1);
-        if (Nvrtc.nvrtcGetProgramLog(prog, buf) != Nvrtc.NVRTC_SUCCESS) {
-            return "";
+        rc = Nvrtc.nvrtcGetProgramLog(prog, buf);
+        if (rc != Nvrtc.NVRTC_SUCCESS) {
+            return "(nvrtcGetProgramLog failed: " + Nvrtc.errorString(rc) + ")";
         }
         return buf.getString(0).strip();
     }

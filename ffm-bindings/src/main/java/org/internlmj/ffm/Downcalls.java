@@ -23,6 +23,38 @@ public final class Downcalls {
         return functions.stream().map(CFunction::name).filter(n -> !lib.hasSymbol(n)).toList();
     }
 
+    /**
+     * Opens a library on first use and checks that it exports every function a binding declares, so a
+     * library too old for the binding fails at once with the missing names instead of at some later call.
+     */
+    public static final class Loader {
+        private final NativeLibrary.Spec spec;
+        private final List<CFunction> functions;
+        private final String requirement;
+        private NativeLibrary library;
+
+        /** {@code requirement} completes the message for missing symbols, e.g. "CUDA 12 or newer is needed". */
+        public Loader(NativeLibrary.Spec spec, List<CFunction> functions, String requirement) {
+            this.spec = spec;
+            this.functions = functions;
+            this.requirement = requirement;
+        }
+
+        /** The opened library, or a {@link NativeLibraryException} saying why not (asked again each call). */
+        public synchronized NativeLibrary get() {
+            if (library == null) {
+                NativeLibrary lib = NativeLibrary.load(spec);
+                List<String> missing = missing(lib, functions);
+                if (!missing.isEmpty()) {
+                    throw new NativeLibraryException(spec.displayName() + " " + lib.path() + " lacks " + missing + ": "
+                            + requirement);
+                }
+                library = lib;
+            }
+            return library;
+        }
+    }
+
     /** Rethrows errors and runtime exceptions as they are; anything else (impossible for downcalls) wrapped. */
     public static RuntimeException unchecked(Throwable t) {
         if (t instanceof RuntimeException r) {

@@ -106,19 +106,14 @@ public final class Cublas {
         return new HeaderCheck.Header("cuBLAS", "cublas_v2.h", List.of());
     }
 
-    private static volatile NativeLibrary library;
+    private static final Downcalls.Loader LOADER = new Downcalls.Loader(KnownLibraries.CUBLAS, FUNCTIONS,
+            "cuBLAS 12 or newer is needed");
 
-    /** Opens cuBLAS and checks every bound symbol, or throws {@link NativeLibraryException} saying why not. */
-    public static synchronized NativeLibrary load() {
-        if (library == null) {
-            NativeLibrary lib = NativeLibrary.load(KnownLibraries.CUBLAS);
-            List<String> missing = Downcalls.missing(lib, FUNCTIONS);
-            if (!missing.isEmpty()) {
-                throw new NativeLibraryException("cuBLAS " + lib.path() + " lacks " + missing + " (cuBLAS 12+ needed)");
-            }
-            library = lib;
-        }
-        return library;
+    /**
+     * Opens cuBLAS and checks every bound symbol, or throws {@link NativeLibraryException} saying why not.
+     */
+    public static NativeLibrary load() {
+        return LOADER.get();
     }
 
     private static final class H {

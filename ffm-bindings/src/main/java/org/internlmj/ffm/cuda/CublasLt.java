@@ -129,19 +129,14 @@ public final class CublasLt {
         return m;
     }
 
-    private static volatile NativeLibrary library;
+    private static final Downcalls.Loader LOADER = new Downcalls.Loader(KnownLibraries.CUBLAS_LT, FUNCTIONS,
+            "cuBLASLt 12 or newer is needed");
 
-    /** Opens cuBLASLt and checks every bound symbol, or throws {@link NativeLibraryException} saying why not. */
-    public static synchronized NativeLibrary load() {
-        if (library == null) {
-            NativeLibrary lib = NativeLibrary.load(KnownLibraries.CUBLAS_LT);
-            List<String> missing = Downcalls.missing(lib, FUNCTIONS);
-            if (!missing.isEmpty()) {
-                throw new NativeLibraryException("cuBLASLt " + lib.path() + " lacks " + missing);
-            }
-            library = lib;
-        }
-        return library;
+    /**
+     * Opens cuBLASLt and checks every bound symbol, or throws {@link NativeLibraryException} saying why not.
+     */
+    public static NativeLibrary load() {
+        return LOADER.get();
     }
 
     private static final class H {

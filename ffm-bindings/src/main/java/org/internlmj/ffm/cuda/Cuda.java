@@ -249,23 +249,15 @@ public final class Cuda {
 
     // ---------------------------------------------------------------- loading
 
-    private static volatile NativeLibrary library;
+    private static final Downcalls.Loader LOADER = new Downcalls.Loader(KnownLibraries.CUDA_DRIVER, FUNCTIONS,
+            "the driver is too old for this engine (CUDA 12 or newer is needed)");
 
     /**
      * Opens {@code libcuda.so.1} and resolves every bound symbol, or throws {@link NativeLibraryException}
      * saying where it looked, what the loader said, or which symbol is missing (a driver too old).
      */
-    public static synchronized NativeLibrary load() {
-        if (library == null) {
-            NativeLibrary lib = NativeLibrary.load(KnownLibraries.CUDA_DRIVER);
-            List<String> missing = Downcalls.missing(lib, FUNCTIONS);
-            if (!missing.isEmpty()) {
-                throw new NativeLibraryException("CUDA driver " + lib.path() + " lacks " + missing
-                        + ": the driver is too old for this engine (CUDA 12 or newer is needed)");
-            }
-            library = lib;
-        }
-        return library;
+    public static NativeLibrary load() {
+        return LOADER.get();
     }
 
     /** Handles, resolved when first used; {@link #load()} must have succeeded. */

@@ -140,19 +140,14 @@ public final class Nccl {
         return m;
     }
 
-    private static volatile NativeLibrary library;
+    private static final Downcalls.Loader LOADER = new Downcalls.Loader(KnownLibraries.NCCL, FUNCTIONS,
+            "NCCL 2.18 or newer is needed");
 
-    /** Opens NCCL and checks every bound symbol (NCCL 2.18+), or throws {@link NativeLibraryException}. */
-    public static synchronized NativeLibrary load() {
-        if (library == null) {
-            NativeLibrary lib = NativeLibrary.load(KnownLibraries.NCCL);
-            List<String> missing = Downcalls.missing(lib, FUNCTIONS);
-            if (!missing.isEmpty()) {
-                throw new NativeLibraryException("NCCL " + lib.path() + " lacks " + missing + " (NCCL 2.18+ needed)");
-            }
-            library = lib;
-        }
-        return library;
+    /**
+     * Opens NCCL and checks every bound symbol (NCCL 2.18+), or throws {@link NativeLibraryException}.
+     */
+    public static NativeLibrary load() {
+        return LOADER.get();
     }
 
     private static final class H {

@@ -80,19 +80,14 @@ public final class Nvrtc {
         return new HeaderCheck.Header("NVRTC", "nvrtc.h", List.of());
     }
 
-    private static volatile NativeLibrary library;
+    private static final Downcalls.Loader LOADER = new Downcalls.Loader(KnownLibraries.NVRTC, FUNCTIONS,
+            "NVRTC from CUDA 12 or newer is needed");
 
-    /** Opens NVRTC and checks every bound symbol, or throws {@link NativeLibraryException} saying why not. */
-    public static synchronized NativeLibrary load() {
-        if (library == null) {
-            NativeLibrary lib = NativeLibrary.load(KnownLibraries.NVRTC);
-            List<String> missing = Downcalls.missing(lib, FUNCTIONS);
-            if (!missing.isEmpty()) {
-                throw new NativeLibraryException("NVRTC " + lib.path() + " lacks " + missing + " (CUDA 12+ needed)");
-            }
-            library = lib;
-        }
-        return library;
+    /**
+     * Opens NVRTC and checks every bound symbol, or throws {@link NativeLibraryException} saying why not.
+     */
+    public static NativeLibrary load() {
+        return LOADER.get();
     }
 
     private static final class H {

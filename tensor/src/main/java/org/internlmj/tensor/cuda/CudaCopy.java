@@ -21,8 +21,7 @@ final class CudaCopy {
             return;
         }
         CudaIter it = CudaIter.of(out.shape(), out);
-        KernelArgs a = KernelArgs.begin().pointer(b.base(out)).i32(b.code(out));
-        it.writeLayout(a, 0);
+        KernelArgs a = KernelArgs.begin().operand(b.base(out), b.code(out), it, 0);
         it.writeShape(a);
         a.i32(it.numel()).f64(value);
         CudaKernels k = b.kernels();
@@ -58,10 +57,8 @@ final class CudaCopy {
             a.i32(it.numel()).i32(dst.dtype().byteSize());
             k.launch(k.get("copy", "copy_raw"), k.gridFor(it.numel(), BLOCK), 1, BLOCK, 0, a);
         } else {
-            a.pointer(b.base(src)).i32(b.code(src));
-            it.writeLayout(a, 0);
-            a.pointer(b.base(dst)).i32(b.code(dst));
-            it.writeLayout(a, 1);
+            a.operand(b.base(src), b.code(src), it, 0);
+            a.operand(b.base(dst), b.code(dst), it, 1);
             it.writeShape(a);
             a.i32(it.numel());
             k.launch(k.get("copy", "copy_convert"), k.gridFor(it.numel(), BLOCK), 1, BLOCK, 0, a);

@@ -24,10 +24,8 @@ final class CudaElementwise {
             return;
         }
         CudaIter it = CudaIter.of(out.shape(), x, out);
-        KernelArgs a = KernelArgs.begin().i32(op.ordinal()).pointer(b.base(x)).i32(b.code(x));
-        it.writeLayout(a, 0);
-        a.pointer(b.base(out)).i32(b.code(out));
-        it.writeLayout(a, 1);
+        KernelArgs a = KernelArgs.begin().i32(op.ordinal()).operand(b.base(x), b.code(x), it, 0);
+        a.operand(b.base(out), b.code(out), it, 1);
         it.writeShape(a);
         a.i32(it.numel());
         CudaKernels k = b.kernels();
@@ -44,12 +42,9 @@ final class CudaElementwise {
             return;
         }
         CudaIter it = CudaIter.of(out.shape(), x, y, out);
-        KernelArgs a = KernelArgs.begin().i32(op.ordinal()).pointer(b.base(x)).i32(b.code(x));
-        it.writeLayout(a, 0);
-        a.pointer(b.base(y)).i32(b.code(y));
-        it.writeLayout(a, 1);
-        a.pointer(b.base(out)).i32(b.code(out));
-        it.writeLayout(a, 2);
+        KernelArgs a = KernelArgs.begin().i32(op.ordinal()).operand(b.base(x), b.code(x), it, 0);
+        a.operand(b.base(y), b.code(y), it, 1);
+        a.operand(b.base(out), b.code(out), it, 2);
         it.writeShape(a);
         a.i32(it.numel());
         CudaKernels k = b.kernels();
@@ -64,10 +59,8 @@ final class CudaElementwise {
             return;
         }
         CudaIter it = CudaIter.of(out.shape(), x, out);
-        KernelArgs a = KernelArgs.begin().pointer(b.base(x)).i32(b.code(x));
-        it.writeLayout(a, 0);
-        a.pointer(b.base(out)).i32(b.code(out));
-        it.writeLayout(a, 1);
+        KernelArgs a = KernelArgs.begin().operand(b.base(x), b.code(x), it, 0);
+        a.operand(b.base(out), b.code(out), it, 1);
         it.writeShape(a);
         a.i32(it.numel()).f32((float) scale).f32((float) shift);
         CudaKernels k = b.kernels();

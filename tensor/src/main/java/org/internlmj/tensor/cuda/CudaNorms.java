@@ -38,11 +38,9 @@ final class CudaNorms {
             return;
         }
         CudaIter rows = CudaRows.of(x, y);
-        KernelArgs a = KernelArgs.begin().pointer(b.base(x)).i32(b.code(x));
-        rows.writeLayout(a, 0);
+        KernelArgs a = KernelArgs.begin().operand(b.base(x), b.code(x), rows, 0);
         a.pointer(CudaStorage.address(weight)).i32(b.code(weight)).i32(weight.stride(0));
-        a.pointer(b.base(y)).i32(b.code(y));
-        rows.writeLayout(a, 1);
+        a.operand(b.base(y), b.code(y), rows, 1);
         a.pointer(CudaStorage.address(rstd)).i32(rstd.stride(0));
         rows.writeShape(a);
         a.i32(nh[0]).i32(nh[1]).f32(eps);
@@ -69,14 +67,11 @@ final class CudaNorms {
         int grid = backwardGrid(b, nh[0]);
         try (DeviceBuffer partial = new DeviceBuffer(b.context(), 4L * grid * nh[1], op + " weight partials")) {
             CudaIter rows = CudaRows.of(x, dy, dx);
-            KernelArgs a = KernelArgs.begin().pointer(b.base(x)).i32(b.code(x));
-            rows.writeLayout(a, 0);
+            KernelArgs a = KernelArgs.begin().operand(b.base(x), b.code(x), rows, 0);
             a.pointer(CudaStorage.address(weight)).i32(b.code(weight)).i32(weight.stride(0));
             a.pointer(CudaStorage.address(rstd)).i32(rstd.stride(0));
-            a.pointer(b.base(dy)).i32(b.code(dy));
-            rows.writeLayout(a, 1);
-            a.pointer(b.base(dx)).i32(b.code(dx));
-            rows.writeLayout(a, 2);
+            a.operand(b.base(dy), b.code(dy), rows, 1);
+            a.operand(b.base(dx), b.code(dx), rows, 2);
             rows.writeShape(a);
             a.i32(nh[0]).i32(nh[1]).pointer(partial.pointer());
             CudaKernels k = b.kernels();
@@ -114,16 +109,14 @@ final class CudaNorms {
             return;
         }
         CudaIter rows = CudaRows.of(x, y);
-        KernelArgs a = KernelArgs.begin().pointer(b.base(x)).i32(b.code(x));
-        rows.writeLayout(a, 0);
+        KernelArgs a = KernelArgs.begin().operand(b.base(x), b.code(x), rows, 0);
         a.pointer(CudaStorage.address(weight)).i32(b.code(weight)).i32(weight.stride(0));
         if (bias != null) {
             a.pointer(CudaStorage.address(bias)).i32(b.code(bias)).i32(bias.stride(0)).i32(1);
         } else {
             a.pointer(0).i32(0).i32(0).i32(0);
         }
-        a.pointer(b.base(y)).i32(b.code(y));
-        rows.writeLayout(a, 1);
+        a.operand(b.base(y), b.code(y), rows, 1);
         a.pointer(CudaStorage.address(mean)).i32(mean.stride(0));
         a.pointer(CudaStorage.address(rstd)).i32(rstd.stride(0));
         rows.writeShape(a);
@@ -159,15 +152,12 @@ final class CudaNorms {
         try (DeviceBuffer pw = new DeviceBuffer(b.context(), 4L * grid * nh[1], op + " weight partials");
              DeviceBuffer pb = new DeviceBuffer(b.context(), 4L * grid * nh[1], op + " bias partials")) {
             CudaIter rows = CudaRows.of(x, dy, dx);
-            KernelArgs a = KernelArgs.begin().pointer(b.base(x)).i32(b.code(x));
-            rows.writeLayout(a, 0);
+            KernelArgs a = KernelArgs.begin().operand(b.base(x), b.code(x), rows, 0);
             a.pointer(CudaStorage.address(weight)).i32(b.code(weight)).i32(weight.stride(0));
             a.pointer(CudaStorage.address(mean)).i32(mean.stride(0));
             a.pointer(CudaStorage.address(rstd)).i32(rstd.stride(0));
-            a.pointer(b.base(dy)).i32(b.code(dy));
-            rows.writeLayout(a, 1);
-            a.pointer(b.base(dx)).i32(b.code(dx));
-            rows.writeLayout(a, 2);
+            a.operand(b.base(dy), b.code(dy), rows, 1);
+            a.operand(b.base(dx), b.code(dx), rows, 2);
             rows.writeShape(a);
             a.i32(nh[0]).i32(nh[1]).pointer(pw.pointer()).pointer(pb.pointer());
             CudaKernels k = b.kernels();

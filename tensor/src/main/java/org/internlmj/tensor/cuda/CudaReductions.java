@@ -35,10 +35,8 @@ final class CudaReductions {
         // reads nothing, so out stands in for it.
         Tensor xAtOut = len == 0 ? out : x.narrow(d, 0, 1);
         CudaIter it = CudaIter.of(outShape, xAtOut, out);
-        KernelArgs a = KernelArgs.begin().i32(op.ordinal()).pointer(b.base(xAtOut)).i32(b.code(xAtOut));
-        it.writeLayout(a, 0);
-        a.i64(rstride).i32(len).pointer(b.base(out)).i32(b.code(out));
-        it.writeLayout(a, 1);
+        KernelArgs a = KernelArgs.begin().i32(op.ordinal()).operand(b.base(xAtOut), b.code(xAtOut), it, 0);
+        a.i64(rstride).i32(len).operand(b.base(out), b.code(out), it, 1);
         it.writeShape(a);
         a.i32(it.numel());
         CudaKernels k = b.kernels();
@@ -61,8 +59,7 @@ final class CudaReductions {
         int grid = Math.min(SQUARES_BLOCKS, (it.numel() + 255) / 256);
         try (DeviceBuffer partials = new DeviceBuffer(b.context(), 8L * grid, "sumOfSquares partials");
              DeviceBuffer result = new DeviceBuffer(b.context(), 8, "sumOfSquares result")) {
-            KernelArgs a = KernelArgs.begin().pointer(b.base(x)).i32(b.code(x));
-            it.writeLayout(a, 0);
+            KernelArgs a = KernelArgs.begin().operand(b.base(x), b.code(x), it, 0);
             it.writeShape(a);
             a.i32(it.numel()).pointer(partials.pointer());
             k.launch(k.get("reduce", "sumsq_partial"), grid, 1, 256, 0, a);

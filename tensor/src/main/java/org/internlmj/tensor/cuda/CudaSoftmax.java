@@ -16,10 +16,8 @@ final class CudaSoftmax {
             return;
         }
         CudaIter rows = CudaRows.of(x, out);
-        KernelArgs a = KernelArgs.begin().pointer(b.base(x)).i32(b.code(x));
-        rows.writeLayout(a, 0);
-        a.pointer(b.base(out)).i32(b.code(out));
-        rows.writeLayout(a, 1);
+        KernelArgs a = KernelArgs.begin().operand(b.base(x), b.code(x), rows, 0);
+        a.operand(b.base(out), b.code(out), rows, 1);
         rows.writeShape(a);
         a.i32(nh[0]).i32(nh[1]).i32(log ? 1 : 0);
         CudaKernels k = b.kernels();
@@ -35,12 +33,9 @@ final class CudaSoftmax {
             return;
         }
         CudaIter rows = CudaRows.of(y, dy, dx);
-        KernelArgs a = KernelArgs.begin().pointer(b.base(y)).i32(b.code(y));
-        rows.writeLayout(a, 0);
-        a.pointer(b.base(dy)).i32(b.code(dy));
-        rows.writeLayout(a, 1);
-        a.pointer(b.base(dx)).i32(b.code(dx));
-        rows.writeLayout(a, 2);
+        KernelArgs a = KernelArgs.begin().operand(b.base(y), b.code(y), rows, 0);
+        a.operand(b.base(dy), b.code(dy), rows, 1);
+        a.operand(b.base(dx), b.code(dx), rows, 2);
         rows.writeShape(a);
         a.i32(nh[0]).i32(nh[1]).i32(log ? 1 : 0);
         CudaKernels k = b.kernels();

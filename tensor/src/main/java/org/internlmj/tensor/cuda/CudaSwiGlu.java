@@ -20,12 +20,9 @@ final class CudaSwiGlu {
             return;
         }
         CudaIter it = CudaIter.of(out.shape(), gate, up, out);
-        KernelArgs a = KernelArgs.begin().pointer(b.base(gate)).i32(b.code(gate));
-        it.writeLayout(a, 0);
-        a.pointer(b.base(up)).i32(b.code(up));
-        it.writeLayout(a, 1);
-        a.pointer(b.base(out)).i32(b.code(out));
-        it.writeLayout(a, 2);
+        KernelArgs a = KernelArgs.begin().operand(b.base(gate), b.code(gate), it, 0);
+        a.operand(b.base(up), b.code(up), it, 1);
+        a.operand(b.base(out), b.code(out), it, 2);
         it.writeShape(a);
         a.i32(it.numel());
         CudaKernels k = b.kernels();
@@ -47,8 +44,7 @@ final class CudaSwiGlu {
         Tensor[] ops = {gate, up, dout, dgate, dup};
         KernelArgs a = KernelArgs.begin();
         for (int i = 0; i < ops.length; i++) {
-            a.pointer(b.base(ops[i])).i32(b.code(ops[i]));
-            it.writeLayout(a, i);
+            a.operand(b.base(ops[i]), b.code(ops[i]), it, i);
         }
         it.writeShape(a);
         a.i32(it.numel());

@@ -80,6 +80,16 @@ final class KernelArgs {
         return this;
     }
 
+    /**
+     * One operand of a strided kernel: its storage's base address, its dtype code and its
+     * {@code Layout} over {@code it}'s loop (operand {@code o} of the iterator).
+     */
+    KernelArgs operand(long base, int dtype, CudaIter it, int o) {
+        pointer(base).i32(dtype);
+        it.writeLayout(this, o);
+        return this;
+    }
+
     /** A struct of ints passed by value (the {@code Shape} and {@code Layout} of common.cuh). */
     KernelArgs struct(int[] fields) {
         long at = slot(4L * fields.length, 4);

@@ -226,6 +226,45 @@ __device__ __forceinline__ void load_row_stats(float* sLse, float* sDi, const fl
     }
 }
 
+// The backward's two 64 x 32 products for thread (rg, cg): S = Q K^T and dP = dO V^T over the head
+// dimension, for its rows rg*4 .. rg*4+3 and its key columns cg, cg+8, cg+16, cg+24.
+template <int D>
+__device__ __forceinline__ void scores_and_dp(const float* sQ, const float* sdO, const float* sK, const float* sV,
+                                              int rg, int cg, float (&sc)[4][4], float (&dp)[4][4]) {
+    const int LD = D + 1;
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            sc[i][j] = 0.0f;
+            dp[i][j] = 0.0f;
+        }
+#pragma unroll 4
+    for (int c = 0; c < D; ++c) {
+        float qv[4];
+        float ov[4];
+        float kv[4];
+        float vv[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            qv[i] = sQ[(rg * 4 + i) * LD + c];
+            ov[i] = sdO[(rg * 4 + i) * LD + c];
+        }
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            kv[j] = sK[(cg + 8 * j) * LD + c];
+            vv[j] = sV[(cg + 8 * j) * LD + c];
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                sc[i][j] = fmaf(qv[i], kv[j], sc[i][j]);
+                dp[i][j] = fmaf(ov[i], vv[j], dp[i][j]);
+            }
+    }
+}
+
 template <int D>
 __device__ __forceinline__ void attn_bwd_dkdv(const void* q, const void* k, const void* v, int dt, const void* dout,
                                               int ddt, const float* lse, const float* di, const int* cu,
@@ -274,37 +313,7 @@ __device__ __forceinline__ void attn_bwd_dkdv(const void* q, const void* k, cons
         __syncthreads();
         float sc[4][4];
         float dp[4][4];
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                sc[i][j] = 0.0f;
-                dp[i][j] = 0.0f;
-            }
-#pragma unroll 4
-        for (int c = 0; c < D; ++c) {
-            float qv[4];
-            float ov[4];
-            float kv[4];
-            float vv[4];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                qv[i] = sQ[(rg * 4 + i) * LD + c];
-                ov[i] = sdO[(rg * 4 + i) * LD + c];
-            }
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                kv[j] = sK[(cg + 8 * j) * LD + c];
-                vv[j] = sV[(cg + 8 * j) * LD + c];
-            }
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-#pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    sc[i][j] = fmaf(qv[i], kv[j], sc[i][j]);
-                    dp[i][j] = fmaf(ov[i], vv[j], dp[i][j]);
-                }
-        }
+        scores_and_dp<D>(sQ, sdO, sK, sV, rg, cg, sc, dp);
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
             int r = rg * 4 + i;
@@ -409,37 +418,7 @@ __device__ __forceinline__ void attn_bwd_dq(const void* q, const void* k, const 
         __syncthreads();
         float sc[4][4];
         float dp[4][4];
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                sc[i][j] = 0.0f;
-                dp[i][j] = 0.0f;
-            }
-#pragma unroll 4
-        for (int c = 0; c < D; ++c) {
-            float qv[4];
-            float ov[4];
-            float kv[4];
-            float vv[4];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                qv[i] = sQ[(rg * 4 + i) * LD + c];
-                ov[i] = sdO[(rg * 4 + i) * LD + c];
-            }
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                kv[j] = sK[(cg + 8 * j) * LD + c];
-                vv[j] = sV[(cg + 8 * j) * LD + c];
-            }
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-#pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    sc[i][j] = fmaf(qv[i], kv[j], sc[i][j]);
-                    dp[i][j] = fmaf(ov[i], vv[j], dp[i][j]);
-                }
-        }
+        scores_and_dp<D>(sQ, sdO, sK, sV, rg, cg, sc, dp);
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
             int r = rg * 4 + i;

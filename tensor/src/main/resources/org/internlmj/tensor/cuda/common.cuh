@@ -9,6 +9,7 @@
 //   f32_to_f16_bits     float -> half bits, exactly Float.floatToFloat16
 //   report_error        first-error-wins device status word, read by the host at synchronize()
 //   warp_sum, block_sum, warp_max, block_max   fp32 reductions across a warp / a block
+//   online_add, block_max_sum, block_lse   a running (max, sum of exp) per thread, combined over the block
 //
 // Sources are compiled by NVRTC at run time (and by nvcc in a test), so they include nothing but
 // cuda_fp16.h, which NVRTC ships.
@@ -207,4 +208,33 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
     __syncthreads();
     float t = lane < warps ? scratch[lane] : -f_inf();
     return warp_max(t);
+}
+
+// Adds x to a running (max m, sum s of exp(v - m)); NaN, once seen, stays.
+__device__ __forceinline__ void online_add(float& m, float& s, float x) {
+    if (x > m) {
+        s = s * expf(m - x) + 1.0f;
+        m = x;
+    } else if (x == x && m != -f_inf()) {
+        s += expf(x - m);
+    } else if (x != x) {
+        m = x;  // NaN wins and stays
+        s = x;
+    }
+}
+
+// Combines the (max, sum) pairs of all threads of the block into the block's (max, sum).
+__device__ __forceinline__ void block_max_sum(float m, float s, float* scratch, float& mAll, float& sAll) {
+    mAll = block_max(m, scratch);
+    float scaled = (m == -f_inf()) ? 0.0f : s * expf(m - mAll);
+    if (m != m) scaled = m;
+    sAll = block_sum(scaled, scratch);
+}
+
+// The block's log-sum-exp of its threads' (max, sum) pairs.
+__device__ __forceinline__ float block_lse(float m, float s, float* scratch) {
+    float mAll;
+    float sAll;
+    block_max_sum(m, s, scratch, mAll, sAll);
+    return mAll + logf(sAll);
 }

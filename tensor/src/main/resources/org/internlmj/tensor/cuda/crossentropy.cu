@@ -25,20 +25,11 @@ extern "C" __global__ void ce_partial(const void* logits, int ldt, long long row
     for (int j = begin + threadIdx.x; j < end; j += blockDim.x) {
         float x = load_f(logits, ldt, base + j);
         sum += (double)x;
-        if (x > m) {
-            s = s * expf(m - x) + 1.0f;
-            m = x;
-        } else if (x == x && m != -f_inf()) {
-            s += expf(x - m);
-        } else if (x != x) {
-            m = x;
-            s = x;
-        }
+        online_add(m, s, x);
     }
-    float mAll = block_max(m, scratch);
-    float scaled = (m == -f_inf()) ? 0.0f : s * expf(m - mAll);
-    if (m != m) scaled = m;
-    float sAll = block_sum(scaled, scratch);
+    float mAll;
+    float sAll;
+    block_max_sum(m, s, scratch, mAll, sAll);
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
     int lane = threadIdx.x & 31;

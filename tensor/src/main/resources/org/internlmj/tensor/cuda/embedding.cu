@@ -43,14 +43,25 @@ extern "C" __global__ void embedding_keys(const void* ids, int idt, long long id
     }
 }
 
-__device__ __forceinline__ void compare_exchange(unsigned long long* a, int i, int partner, int k) {
+// Orders a[i] and a[partner] (partner > i) for stage k: ascending where bit k of the global index
+// `at` is 0, descending where it is 1.
+__device__ __forceinline__ void compare_exchange(unsigned long long* a, int i, int partner, int at, int k) {
     unsigned long long x = a[i];
     unsigned long long y = a[partner];
-    bool ascending = (i & k) == 0;
+    bool ascending = (at & k) == 0;
     if ((x > y) == ascending) {
         a[i] = y;
         a[partner] = x;
     }
+}
+
+// Step j of stage k over a chunk of keys in shared memory that starts at global index `base`.
+__device__ __forceinline__ void shared_stage(unsigned long long* s, int base, int k, int j) {
+    for (int i = threadIdx.x; i < SORT_CHUNK; i += blockDim.x) {
+        int partner = i ^ j;
+        if (partner > i) compare_exchange(s, i, partner, base + i, k);
+    }
+    __syncthreads();
 }
 
 // One block of 1024 threads per chunk; the chunk's global position gives every element its direction,
@@ -63,19 +74,7 @@ extern "C" __global__ void bitonic_sort_local(unsigned long long* keys, int n) {
     int limit = min(n, SORT_CHUNK);
     for (int k = 2; k <= limit; k <<= 1) {
         for (int j = k >> 1; j > 0; j >>= 1) {
-            for (int i = threadIdx.x; i < SORT_CHUNK; i += blockDim.x) {
-                int partner = i ^ j;
-                if (partner > i) {
-                    unsigned long long x = s[i];
-                    unsigned long long y = s[partner];
-                    bool ascending = ((base + i) & k) == 0;
-                    if ((x > y) == ascending) {
-                        s[i] = y;
-                        s[partner] = x;
-                    }
-                }
-            }
-            __syncthreads();
+            shared_stage(s, base, k, j);
         }
     }
     for (int i = threadIdx.x; i < SORT_CHUNK; i += blockDim.x) {
@@ -86,7 +85,7 @@ extern "C" __global__ void bitonic_sort_local(unsigned long long* keys, int n) {
 extern "C" __global__ void bitonic_merge_global(unsigned long long* keys, int n, int k, int j) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
         int partner = i ^ j;
-        if (partner > i) compare_exchange(keys, i, partner, k);
+        if (partner > i) compare_exchange(keys, i, partner, i, k);
     }
 }
 
@@ -96,19 +95,7 @@ extern "C" __global__ void bitonic_merge_local(unsigned long long* keys, int n, 
     for (int i = threadIdx.x; i < SORT_CHUNK; i += blockDim.x) s[i] = keys[base + i];
     __syncthreads();
     for (int j = SORT_CHUNK >> 1; j > 0; j >>= 1) {
-        for (int i = threadIdx.x; i < SORT_CHUNK; i += blockDim.x) {
-            int partner = i ^ j;
-            if (partner > i) {
-                unsigned long long x = s[i];
-                unsigned long long y = s[partner];
-                bool ascending = ((base + i) & k) == 0;
-                if ((x > y) == ascending) {
-                    s[i] = y;
-                    s[partner] = x;
-                }
-            }
-        }
-        __syncthreads();
+        shared_stage(s, base, k, j);
     }
     for (int i = threadIdx.x; i < SORT_CHUNK; i += blockDim.x) keys[base + i] = s[i];
 }

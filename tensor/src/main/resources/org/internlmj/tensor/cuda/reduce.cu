@@ -28,6 +28,23 @@ __device__ __forceinline__ double warp_reduce_d(int op, double v) {
     return v;
 }
 
+// Combines one double per thread across the block (blockDim.x a multiple of 32, at most 1024); thread 0
+// gets the result. `scratch` holds 32 doubles; the leading barrier makes repeated calls safe.
+__device__ __forceinline__ double block_reduce_d(int op, double v, double* scratch) {
+    v = warp_reduce_d(op, v);
+    int lane = threadIdx.x & 31;
+    int warp = threadIdx.x >> 5;
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    double t = reduce_init(op);
+    if (warp == 0) {
+        t = lane < (int)(blockDim.x >> 5) ? scratch[lane] : reduce_init(op);
+        t = warp_reduce_d(op, t);
+    }
+    return t;
+}
+
 extern "C" __global__ void reduce_runs(int op, const void* x, int xdt, Layout lx, long long rstride, int len,
                                        void* out, int odt, Layout lo, Shape s, unsigned int nOut) {
     __shared__ double partial[32];
@@ -37,19 +54,10 @@ extern "C" __global__ void reduce_runs(int op, const void* x, int xdt, Layout lx
         for (int l = threadIdx.x; l < len; l += blockDim.x) {
             acc = reduce_combine(op, acc, (double)load_f(x, xdt, base + (long long)l * rstride));
         }
-        acc = warp_reduce_d(op, acc);
-        int lane = threadIdx.x & 31;
-        int warp = threadIdx.x >> 5;
-        __syncthreads();
-        if (lane == 0) partial[warp] = acc;
-        __syncthreads();
-        if (warp == 0) {
-            double t = lane < (int)(blockDim.x >> 5) ? partial[lane] : reduce_init(op);
-            t = warp_reduce_d(op, t);
-            if (lane == 0) {
-                if (op == 1) t = t / (double)len;
-                store_f(out, odt, offset_of(s, lo, o), (float)t);
-            }
+        double t = block_reduce_d(op, acc, partial);
+        if (threadIdx.x == 0) {
+            if (op == 1) t = t / (double)len;
+            store_f(out, odt, offset_of(s, lo, o), (float)t);
         }
     }
 }
@@ -84,30 +92,14 @@ extern "C" __global__ void sumsq_partial(const void* x, int xdt, Layout lx, Shap
         double v = (double)load_f(x, xdt, offset_of(s, lx, i));
         acc += v * v;
     }
-    acc = warp_reduce_d(0, acc);
-    int lane = threadIdx.x & 31;
-    int warp = threadIdx.x >> 5;
-    if (lane == 0) warpSums[warp] = acc;
-    __syncthreads();
-    if (warp == 0) {
-        double t = lane < (int)(blockDim.x >> 5) ? warpSums[lane] : 0.0;
-        t = warp_reduce_d(0, t);
-        if (lane == 0) partials[blockIdx.x] = t;
-    }
+    double t = block_reduce_d(0, acc, warpSums);
+    if (threadIdx.x == 0) partials[blockIdx.x] = t;
 }
 
 extern "C" __global__ void sumsq_final(const double* partials, int count, double* result) {
     __shared__ double warpSums[32];
     double acc = 0.0;
     for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partials[i];
-    acc = warp_reduce_d(0, acc);
-    int lane = threadIdx.x & 31;
-    int warp = threadIdx.x >> 5;
-    if (lane == 0) warpSums[warp] = acc;
-    __syncthreads();
-    if (warp == 0) {
-        double t = lane < (int)(blockDim.x >> 5) ? warpSums[lane] : 0.0;
-        t = warp_reduce_d(0, t);
-        if (lane == 0) result[0] = t;
-    }
+    double t = block_reduce_d(0, acc, warpSums);
+    if (threadIdx.x == 0) result[0] = t;
 }

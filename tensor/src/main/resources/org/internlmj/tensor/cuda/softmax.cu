@@ -11,27 +11,6 @@
 // Layout over them; the last dimension is contiguous.
 #include "common.cuh"
 
-__device__ __forceinline__ void online_add(float& m, float& s, float x) {
-    if (x > m) {
-        s = s * expf(m - x) + 1.0f;
-        m = x;
-    } else if (x == x && m != -f_inf()) {
-        s += expf(x - m);
-    } else if (x != x) {
-        m = x;  // NaN wins and stays
-        s = x;
-    }
-}
-
-// Combines the (max, sum) pairs of all threads of the block into the row's log-sum-exp.
-__device__ __forceinline__ float block_lse(float m, float s, float* scratch) {
-    float mAll = block_max(m, scratch);
-    float scaled = (m == -f_inf()) ? 0.0f : s * expf(m - mAll);
-    if (m != m) scaled = m;
-    float sAll = block_sum(scaled, scratch);
-    return mAll + logf(sAll);
-}
-
 extern "C" __global__ void softmax_fwd(const void* x, int xdt, Layout lx, void* y, int ydt, Layout ly, Shape rows,
                                        unsigned int nRows, int h, int logSoftmax) {
     __shared__ float scratch[32];

@@ -98,15 +98,10 @@ final class CudaAttention {
 
     static void forward(CudaBackend b, Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, float scale, boolean causal,
                         Tensor out, Tensor lse) {
-        int[] thd = OpChecks.attention(q, k, v, out, cuSeqlens);
+        int[] thd = checkForward(b, q, k, v, cuSeqlens, out, lse);
         int t = thd[0];
         int heads = thd[1];
         int d = thd[2];
-        b.checkDevice("attention", q, k, v, out, lse);
-        b.checkCompute("attention", q, k, v, out);
-        sameInputType(q, k, v);
-        OpChecks.dtype("attention", "lse", lse, DType.F32);
-        OpChecks.shape("attention", "lse", lse, heads, t);
         int docs = cuSeqlens.numel() - 1;
         if (t == 0 || heads == 0) {
             return;
@@ -136,14 +131,10 @@ final class CudaAttention {
 
     static void backward(CudaBackend b, Tensor q, Tensor k, Tensor v, Tensor out, Tensor dout, Tensor lse,
                          Tensor cuSeqlens, float scale, boolean causal, Tensor dq, Tensor dk, Tensor dv) {
-        int[] thd = OpChecks.attentionBackward(q, k, v, out, dout, lse, cuSeqlens, dq, dk, dv);
+        int[] thd = checkBackward(b, q, k, v, out, dout, lse, cuSeqlens, dq, dk, dv);
         int t = thd[0];
         int heads = thd[1];
         int d = thd[2];
-        b.checkDevice("attention backward", q, k, v, out, dout, lse, dq, dk, dv);
-        b.checkCompute("attention backward", q, k, v, out, dout, dq, dk, dv);
-        sameInputType(q, k, v);
-        OpChecks.dtype("attention backward", "lse", lse, DType.F32);
         int docs = cuSeqlens.numel() - 1;
         if (t == 0 || heads == 0) {
             return;
@@ -191,7 +182,29 @@ final class CudaAttention {
                 .pointer(tiles.pointer()).i32(docs).i32(t).i32(heads).i32(d).f32(scale).i32(causal ? 1 : 0);
     }
 
-    static void sameInputType(Tensor q, Tensor k, Tensor v) {
+    /** The forward's checks (shared with the unfused path); returns {T, H, D}. */
+    static int[] checkForward(CudaBackend b, Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, Tensor out, Tensor lse) {
+        int[] thd = OpChecks.attention(q, k, v, out, cuSeqlens);
+        b.checkDevice("attention", q, k, v, out, lse);
+        b.checkCompute("attention", q, k, v, out);
+        sameInputType(q, k, v);
+        OpChecks.dtype("attention", "lse", lse, DType.F32);
+        OpChecks.shape("attention", "lse", lse, thd[1], thd[0]);
+        return thd;
+    }
+
+    /** The backward's checks (shared with the unfused path); returns {T, H, D}. */
+    static int[] checkBackward(CudaBackend b, Tensor q, Tensor k, Tensor v, Tensor out, Tensor dout, Tensor lse,
+                               Tensor cuSeqlens, Tensor dq, Tensor dk, Tensor dv) {
+        int[] thd = OpChecks.attentionBackward(q, k, v, out, dout, lse, cuSeqlens, dq, dk, dv);
+        b.checkDevice("attention backward", q, k, v, out, dout, lse, dq, dk, dv);
+        b.checkCompute("attention backward", q, k, v, out, dout, dq, dk, dv);
+        sameInputType(q, k, v);
+        OpChecks.dtype("attention backward", "lse", lse, DType.F32);
+        return thd;
+    }
+
+    private static void sameInputType(Tensor q, Tensor k, Tensor v) {
         if (q.dtype() != k.dtype() || q.dtype() != v.dtype()) {
             throw new IllegalArgumentException("attention on the CUDA backend needs q, k and v of one dtype, got "
                     + q.dtype() + ", " + k.dtype() + ", " + v.dtype());

@@ -1,7 +1,6 @@
 package org.internlmj.tensor.cuda;
 
 import org.internlmj.tensor.DType;
-import org.internlmj.tensor.OpChecks;
 import org.internlmj.tensor.Tensor;
 
 /**
@@ -41,14 +40,9 @@ final class CudaAttentionReference {
 
     static void forward(CudaBackend b, Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, float scale, boolean causal,
                         Tensor out, Tensor lse) {
-        int[] thd = OpChecks.attention(q, k, v, out, cuSeqlens);
+        int[] thd = CudaAttention.checkForward(b, q, k, v, cuSeqlens, out, lse);
         int t = thd[0];
         int heads = thd[1];
-        b.checkDevice("attention", q, k, v, out, lse);
-        b.checkCompute("attention", q, k, v, out);
-        CudaAttention.sameInputType(q, k, v);
-        OpChecks.dtype("attention", "lse", lse, DType.F32);
-        OpChecks.shape("attention", "lse", lse, heads, t);
         if (t == 0 || heads == 0) {
             return;
         }
@@ -81,12 +75,9 @@ final class CudaAttentionReference {
 
     static void backward(CudaBackend b, Tensor q, Tensor k, Tensor v, Tensor out, Tensor dout, Tensor lse,
                          Tensor cuSeqlens, float scale, boolean causal, Tensor dq, Tensor dk, Tensor dv) {
-        int[] thd = OpChecks.attentionBackward(q, k, v, out, dout, lse, cuSeqlens, dq, dk, dv);
+        int[] thd = CudaAttention.checkBackward(b, q, k, v, out, dout, lse, cuSeqlens, dq, dk, dv);
         int t = thd[0];
         int heads = thd[1];
-        b.checkDevice("attention backward", q, k, v, out, dout, lse, dq, dk, dv);
-        b.checkCompute("attention backward", q, k, v, out, dout, dq, dk, dv);
-        CudaAttention.sameInputType(q, k, v);
         if (t == 0 || heads == 0) {
             return;
         }

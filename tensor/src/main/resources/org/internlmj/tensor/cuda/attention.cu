@@ -60,6 +60,19 @@ __device__ __forceinline__ int find_doc(const int* tiles, int b, int bx) {
     return lo;
 }
 
+// The document of this block's tile and the first row of the tile, for tiles of `rows` rows; false for
+// the blocks past the last tile (the grid is an upper bound).
+__device__ __forceinline__ bool locate_tile(const int* cu, const int* tiles, int b, int rows, int& docStart,
+                                            int& docEnd, int& start) {
+    int tile = blockIdx.x;
+    if (tile >= tiles[b]) return false;
+    int doc = find_doc(tiles, b, tile);
+    docStart = cu[doc];
+    docEnd = cu[doc + 1];
+    start = docStart + (tile - tiles[doc]) * rows;
+    return true;
+}
+
 // rows [start, start + ROWS) of a [T, H, d] tensor's head h into a padded fp32 tile; rows >= end are 0.
 template <int D, int ROWS>
 __device__ __forceinline__ void load_tile(float* dst, const void* src, int dt, int start, int end, int h,
@@ -86,12 +99,8 @@ __device__ __forceinline__ void attn_fwd(const void* q, const void* k, const voi
     float* sKV = sQ + FWD_BM * LD;
     float* sP = sKV + FWD_BN * LD;
     int h = blockIdx.y;
-    int tile = blockIdx.x;
-    if (tile >= tiles[b]) return;
-    int doc = find_doc(tiles, b, tile);
-    int docStart = cu[doc];
-    int docEnd = cu[doc + 1];
-    int qStart = docStart + (tile - tiles[doc]) * FWD_BM;
+    int docStart, docEnd, qStart;
+    if (!locate_tile(cu, tiles, b, FWD_BM, docStart, docEnd, qStart)) return;
     int rg = threadIdx.x >> 3;
     int cg = threadIdx.x & 7;
     float sl2 = scale * LOG2E;
@@ -281,12 +290,8 @@ __device__ __forceinline__ void attn_bwd_dkdv(const void* q, const void* k, cons
     float* sLse = sP + BWD_BM * (BWD_BN + 1);
     float* sDi = sLse + BWD_BM;
     int h = blockIdx.y;
-    int tile = blockIdx.x;
-    if (tile >= tiles[b]) return;
-    int doc = find_doc(tiles, b, tile);
-    int docStart = cu[doc];
-    int docEnd = cu[doc + 1];
-    int kStart = docStart + (tile - tiles[doc]) * BWD_BN;
+    int docStart, docEnd, kStart;
+    if (!locate_tile(cu, tiles, b, BWD_BN, docStart, docEnd, kStart)) return;
     int rg = threadIdx.x >> 3;
     int cg = threadIdx.x & 7;
     int a = threadIdx.x >> 4;
@@ -392,12 +397,8 @@ __device__ __forceinline__ void attn_bwd_dq(const void* q, const void* k, const 
     float* sLse = sdS + BWD_BM * (BWD_BN + 1);
     float* sDi = sLse + BWD_BM;
     int h = blockIdx.y;
-    int tile = blockIdx.x;
-    if (tile >= tiles[b]) return;
-    int doc = find_doc(tiles, b, tile);
-    int docStart = cu[doc];
-    int docEnd = cu[doc + 1];
-    int qStart = docStart + (tile - tiles[doc]) * BWD_BM;
+    int docStart, docEnd, qStart;
+    if (!locate_tile(cu, tiles, b, BWD_BM, docStart, docEnd, qStart)) return;
     int rg = threadIdx.x >> 3;
     int cg = threadIdx.x & 7;
     float sl2 = scale * LOG2E;

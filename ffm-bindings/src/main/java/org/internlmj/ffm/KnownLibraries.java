@@ -9,7 +9,8 @@ public final class KnownLibraries {
 
     /** The CUDA driver (installed with the GPU driver, not the toolkit). */
     public static final NativeLibrary.Spec CUDA_DRIVER = NativeLibrary.Spec.of("CUDA driver", "libcuda.so.1", "libcuda.so")
-            .withExtraDirs("/usr/lib/x86_64-linux-gnu", "/usr/lib64/nvidia", "/usr/local/cuda/compat");
+            .withExtraDirs("/usr/lib/x86_64-linux-gnu", "/usr/lib64/nvidia", "/usr/local/nvidia/lib64",
+                    "/usr/local/cuda/compat");
 
     public static final NativeLibrary.Spec NVRTC = NativeLibrary.Spec.of("NVRTC",
             "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so").withPythonNvidia();

@@ -36,6 +36,8 @@ final class InfoCommand implements Callable<Integer> {
                 + Runtime.getRuntime().availableProcessors() + " processors, max heap "
                 + Runtime.getRuntime().maxMemory() / (1024 * 1024) + " MiB");
         out.println("cpu backend: " + CpuBackend.shared().describe());
+        String cuda = new org.internlmj.tensor.cuda.CudaProvider().unavailableReason(org.internlmj.tensor.Device.cuda(0));
+        out.println("cuda backend: " + (cuda == null ? "cuda:0 available" : "unavailable: " + cuda));
         out.println("native libraries:");
         for (NativeLibrary.Spec lib : KnownLibraries.all()) {
             out.println("  " + NativeLibrary.find(lib).describe());

@@ -18,7 +18,7 @@ import picocli.CommandLine.Command;
         description = "Trains InternLM-architecture language models on the JVM.",
         subcommands = {TrainCommand.class, GenerateCommand.class, PrepareCommand.class, ConvertCommand.class,
                 InfoCommand.class, BenchCommand.class, LaunchCommand.class, DistSelftestCommand.class,
-                CommandLine.HelpCommand.class})
+                GpuCheckCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -34,6 +34,11 @@ public record ModelSpec(int vocabSize, int hiddenSize, int numLayers, int numHea
 
     /** Layers recomputed in backward: InternLM's {@code int(num_layers * checkpoint)} (first layers first). */
     public int checkpointedLayers() {
-        return (int) (numLayers * checkpointFraction);
+        return checkpointedLayers(numLayers);
+    }
+
+    /** Layers recomputed in a pipeline chunk of {@code layersInChunk} layers: {@code int(layers_in_chunk * checkpoint)}. */
+    public int checkpointedLayers(int layersInChunk) {
+        return (int) (layersInChunk * checkpointFraction);
     }
 }

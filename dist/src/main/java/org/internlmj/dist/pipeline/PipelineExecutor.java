@@ -67,11 +67,17 @@ public final class PipelineExecutor {
      * What a step did on this rank.
      *
      * @param losses each micro-batch's loss on the rank that holds the last virtual stage, NaN elsewhere
-     * @param computeNanos time in the stage's forward and backward passes
+     * @param forwardNanos time in the stage's forward passes
+     * @param backwardNanos time in the backward passes
      * @param waitNanos time blocked on receives and sends
      * @param wallNanos the whole call
      */
-    public record Result(double[] losses, long computeNanos, long waitNanos, long wallNanos) {
+    public record Result(double[] losses, long forwardNanos, long backwardNanos, long waitNanos, long wallNanos) {
+        /** Time spent computing. */
+        public long computeNanos() {
+            return forwardNanos + backwardNanos;
+        }
+
         /** True on the rank holding the last virtual stage. */
         public boolean hasLosses() {
             return losses.length > 0 && !Double.isNaN(losses[0]);
@@ -94,7 +100,8 @@ public final class PipelineExecutor {
         Variable[][] outputs = new Variable[chunks][microBatches];
         double[] losses = new double[microBatches];
         Arrays.fill(losses, Double.NaN);
-        long compute = 0;
+        long forward = 0;
+        long backward = 0;
         // without overlap the steps run in units (a warm-up forward, a steady forward-backward pair, a
         // cool-down backward) and each unit's sends go out with the next unit's receives
         int[] unitEnd = units(schedule, steps.size());
@@ -115,7 +122,7 @@ public final class PipelineExecutor {
                 }
                 long c0 = System.nanoTime();
                 Variable out = stage.forward(c, m, in);
-                compute += System.nanoTime() - c0;
+                forward += System.nanoTime() - c0;
                 inputs[c][m] = in;
                 outputs[c][m] = out;
                 if (isLast(c)) {
@@ -134,7 +141,7 @@ public final class PipelineExecutor {
                 stage.beforeBackward(c, m);
                 long c0 = System.nanoTime();
                 out.backward(seed);
-                compute += System.nanoTime() - c0;
+                backward += System.nanoTime() - c0;
                 Variable in = inputs[c][m];
                 if (in != null) {
                     Tensor g = in.grad();
@@ -150,7 +157,7 @@ public final class PipelineExecutor {
             unitSends.clear();
         }
         x.drainSends();
-        return new Result(losses, compute, x.waitNanos, System.nanoTime() - t0);
+        return new Result(losses, forward, backward, x.waitNanos, System.nanoTime() - t0);
     }
 
     /**
@@ -184,7 +191,7 @@ public final class PipelineExecutor {
             }
         }
         x.drainSends();
-        return new Result(losses, compute, x.waitNanos, System.nanoTime() - t0);
+        return new Result(losses, compute, 0, x.waitNanos, System.nanoTime() - t0);
     }
 
     /**

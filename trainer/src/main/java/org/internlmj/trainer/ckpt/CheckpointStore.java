@@ -29,10 +29,13 @@ import org.internlmj.trainer.data.TokenizedWriter;
 /**
  * Checkpoint folders on disk:
  * <pre>
- *   model_tp0_pp0.safetensors              model weights in the model dtype, InternLM's parameter names
- *   optimizer_tp0_pp0_zo0.safetensors      fp32 master weights (when the model is not fp32) and Adam moments
+ *   model_tp0_pp{p}.safetensors            model weights in the model dtype, InternLM's parameter names (one
+ *                                          file per pipeline stage, each with the layers that stage holds)
+ *   optimizer_tp0_pp{p}_zo{z}.safetensors  fp32 master weights (when the model is not fp32) and Adam moments
  *   meta.json                              step, sampler, scaler, optimizer step, config, SHA-256 of every file
  * </pre>
+ * Tensor names are global (layer {@code i} is {@code blocks.i.*} in whichever stage file holds it), so a
+ * checkpoint loads on any pipeline and ZeRO layout: loading looks every tensor up in all shards.
  * A checkpoint is written into {@code <name>.partial-*}, every file fsync'd, {@code meta.json} last, and
  * the folder renamed to {@code <name>} (replacing an older one of that name only once the new one is
  * complete): a crash at any instant leaves every earlier checkpoint intact, and an unfinished one is
@@ -43,6 +46,7 @@ public final class CheckpointStore {
     public static final String OPTIMIZER_FILE = "optimizer_tp0_pp0_zo0.safetensors";
     public static final String META_FILE = "meta.json";
     static final String FORMAT = "internlmj-checkpoint";
+    private static final java.util.regex.Pattern MODEL_SHARD = java.util.regex.Pattern.compile("model_tp0_pp(\\d+)\\.safetensors");
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private CheckpointStore() {
@@ -58,15 +62,27 @@ public final class CheckpointStore {
     /**
      * What this process writes into a checkpoint and how the ranks meet: the main rank prepares the folder
      * and writes meta.json; the model file comes from one rank per tensor/pipeline shard (data rank 0);
-     * the optimizer shards from the first ZeRO group ({@code zeroIndex} = this rank's index in it, -1 if it
-     * writes none); {@code barrier} waits for every rank.
+     * the optimizer shards from the first ZeRO group of each shard ({@code zeroIndex} = this rank's index in
+     * it, -1 if it writes none); {@code pipelineRank} names this rank's shard files; {@code barrier} waits
+     * for every rank.
      */
     public record Participation(boolean main, boolean writesModel, int zeroIndex, Runnable barrier, boolean shared,
-                                int dataSize, int zeroSize, java.util.function.LongUnaryOperator fromMain) {
+                                int dataSize, int zeroSize, int pipelineRank, int pipelineSize,
+                                java.util.function.LongUnaryOperator fromMain) {
         /** A single process writing everything. */
         public static Participation solo() {
-            return new Participation(true, true, 0, () -> { }, false, 1, 1, v -> v);
+            return new Participation(true, true, 0, () -> { }, false, 1, 1, 0, 1, v -> v);
         }
+    }
+
+    /** The model file of pipeline stage {@code pipelineRank}. */
+    public static String modelFile(int pipelineRank) {
+        return "model_tp0_pp" + pipelineRank + ".safetensors";
+    }
+
+    /** The optimizer file of ZeRO rank {@code zeroIndex} of pipeline stage {@code pipelineRank}. */
+    public static String optimizerFile(int pipelineRank, int zeroIndex) {
+        return "optimizer_tp0_pp" + pipelineRank + "_zo" + zeroIndex + ".safetensors";
     }
 
     /** Writes {@code content} as the checkpoint folder {@code root/name}, atomically (one process). */
@@ -89,11 +105,11 @@ public final class CheckpointStore {
         who.barrier().run();
         try {
             if (who.writesModel()) {
-                SafeTensors.write(tmp.resolve(MODEL_FILE), content.model(), Map.of("format", "pt"));
+                SafeTensors.write(tmp.resolve(modelFile(who.pipelineRank())), content.model(), Map.of("format", "pt"));
             }
             if (who.zeroIndex() >= 0 && !content.optimizer().isEmpty()) {
-                SafeTensors.write(tmp.resolve("optimizer_tp0_pp0_zo" + who.zeroIndex() + ".safetensors"),
-                        content.optimizer(), Map.of());
+                SafeTensors.write(tmp.resolve(optimizerFile(who.pipelineRank(), who.zeroIndex())), content.optimizer(),
+                        Map.of());
             }
             who.barrier().run();
             Path dest = root.resolve(name);
@@ -159,7 +175,7 @@ public final class CheckpointStore {
             gn.put("hysteresis_step", g.hysteresisStep());
         }
         meta.put("tokenizer", c.tokenizer());
-        meta.set("topology", JSON.createObjectNode().put("tensor", 1).put("pipeline", 1).put("data", who.dataSize())
+        meta.set("topology", JSON.createObjectNode().put("tensor", 1).put("pipeline", who.pipelineSize()).put("data", who.dataSize())
                 .put("zero", who.zeroSize()));
         meta.set("config", c.config());
         ObjectNode files = meta.putObject("files");
@@ -248,18 +264,70 @@ public final class CheckpointStore {
         return new Loaded(folder, meta);
     }
 
-    /** Copies weights from a checkpoint into the model; shape mismatches are listed all together. */
+    /**
+     * Copies weights from a checkpoint into the whole model; shape mismatches, missing tensors and tensors the
+     * model lacks are listed all together.
+     */
     public static void loadModel(Loaded ckpt, Module model) throws IOException {
-        loadWeights(ckpt.folder().resolve(MODEL_FILE), model);
+        loadModel(ckpt, model, true);
     }
 
-    /** Copies the tensors of a safetensors file into the model's parameters of the same names. */
+    /**
+     * Copies weights from a checkpoint's model files (every pipeline shard) into {@code model}; with
+     * {@code whole} false (a pipeline stage's part) tensors the part does not hold are not an error.
+     */
+    public static void loadModel(Loaded ckpt, Module model, boolean whole) throws IOException {
+        loadWeights(modelFiles(ckpt), model, whole);
+    }
+
+    /** The model files of a checkpoint (one per pipeline stage), in stage order. */
+    public static List<Path> modelFiles(Loaded ckpt) {
+        java.util.TreeMap<Integer, Path> byStage = new java.util.TreeMap<>();
+        for (var it = ckpt.meta().path("files").fieldNames(); it.hasNext(); ) {
+            String f = it.next();
+            java.util.regex.Matcher m = MODEL_SHARD.matcher(f);
+            if (m.matches()) {
+                byStage.put(Integer.parseInt(m.group(1)), ckpt.folder().resolve(f));
+            }
+        }
+        return new ArrayList<>(byStage.values());
+    }
+
+    /** Every weight of a checkpoint (all pipeline shards) by name, read into the current memory scope. */
+    public static Map<String, Tensor> readModel(Loaded ckpt) throws IOException {
+        Map<String, Tensor> w = new LinkedHashMap<>();
+        for (Path f : modelFiles(ckpt)) {
+            try (SafeTensors.Reader r = SafeTensors.open(f)) {
+                for (String k : r.entries().keySet()) {
+                    w.put(k, r.read(k));
+                }
+            }
+        }
+        return w;
+    }
+
+    /** Copies the tensors of a safetensors file into the (whole) model's parameters of the same names. */
     public static void loadWeights(Path file, Module model) throws IOException {
-        try (SafeTensors.Reader r = SafeTensors.open(file)) {
+        loadWeights(List.of(file), model, true);
+    }
+
+    private static void loadWeights(List<Path> files, Module model, boolean whole) throws IOException {
+        List<SafeTensors.Reader> readers = new ArrayList<>();
+        try {
+            Map<String, SafeTensors.Reader> holder = new LinkedHashMap<>();
+            Map<String, SafeTensors.Entry> entries = new LinkedHashMap<>();
+            for (Path f : files) {
+                SafeTensors.Reader r = SafeTensors.open(f);
+                readers.add(r);
+                for (SafeTensors.Entry e : r.entries().values()) {
+                    holder.put(e.name(), r);
+                    entries.put(e.name(), e);
+                }
+            }
             Map<String, Parameter> params = model.namedParameters();
             List<String> problems = new ArrayList<>();
             for (Parameter p : params.values()) {
-                SafeTensors.Entry e = r.entries().get(p.name());
+                SafeTensors.Entry e = entries.get(p.name());
                 if (e == null) {
                     problems.add(p.name() + ": missing from the checkpoint (expected shape " + Shapes.str(p.data().shape()) + ")");
                 } else if (!java.util.Arrays.equals(e.shape(), p.data().shape())) {
@@ -267,18 +335,26 @@ public final class CheckpointStore {
                             + Shapes.str(e.shape()));
                 }
             }
-            for (String name : r.entries().keySet()) {
-                if (!params.containsKey(name)) {
-                    problems.add(name + ": in the checkpoint but not in the model");
+            if (whole) {
+                for (String name : entries.keySet()) {
+                    if (!params.containsKey(name)) {
+                        problems.add(name + ": in the checkpoint but not in the model");
+                    }
                 }
             }
             if (!problems.isEmpty()) {
-                throw new CheckpointException(file + " does not fit the model:\n  " + String.join("\n  ", problems));
+                throw new CheckpointException((files.size() == 1 ? files.get(0) : files.get(0).getParent() + " "
+                        + files.stream().map(f -> f.getFileName().toString()).toList()) + " does not fit the model:\n  "
+                        + String.join("\n  ", problems));
             }
             for (Parameter p : params.values()) {
                 try (MemoryScope scope = MemoryScope.open()) {
-                    p.data().copyFrom(r.read(p.name()));
+                    p.data().copyFrom(holder.get(p.name()).read(p.name()));
                 }
+            }
+        } finally {
+            for (SafeTensors.Reader r : readers) {
+                r.close();
             }
         }
     }

@@ -258,12 +258,20 @@ public final class HfCheckpoint {
         return out;
     }
 
-    /** Loads a HF folder's weights into {@code model} (shape mismatches listed together). */
+    /** Loads a HF folder's weights into the whole {@code model} (shape mismatches listed together). */
     public static void importInto(Path folder, Module model) throws IOException {
         int layers = (int) model.parameters().stream().filter(p -> p.name().endsWith("norm1.weight")).count();
         Tensor emb = model.namedParameters().get("embedding.weight").data();
+        importInto(folder, model, layers, emb.size(1));
+    }
+
+    /**
+     * Loads a HF folder's weights for a model of {@code numLayers} layers and {@code hidden} size into
+     * {@code model}, which may be one pipeline stage's part: it takes the tensors it holds.
+     */
+    public static void importInto(Path folder, Module model, int numLayers, int hidden) throws IOException {
         try (MemoryScope scope = MemoryScope.open()) {
-            Map<String, Tensor> w = read(folder, layers, emb.size(1));
+            Map<String, Tensor> w = read(folder, numLayers, hidden);
             List<String> problems = new ArrayList<>();
             for (Parameter p : model.parameters()) {
                 Tensor t = w.get(p.name());

@@ -92,9 +92,15 @@ public record TrainConfig(String jobName, ModelConfig model, DataConfig data, Ck
             throw new ConfigException("model.hidden_size = " + model.hiddenSize() + " is not divisible by parallel.tensor = " + tp);
         }
         int stages = parallel.pipeline() * model.numChunks();
+        if (model.numLayers() % model.numChunks() != 0) {
+            throw new ConfigException("model.num_layers = " + model.numLayers() + " is not divisible by model.num_chunks = "
+                    + model.numChunks() + ": InternLM cuts the layers into num_chunks equal blocks (then splits each block "
+                    + "over the pipeline stages, leftover layers to the later stages)");
+        }
         if (model.numLayers() < stages) {
             throw new ConfigException("model.num_layers = " + model.numLayers() + " is fewer than parallel.pipeline.size x "
-                    + "model.num_chunks = " + stages + ": every pipeline stage needs at least one layer");
+                    + "model.num_chunks = " + parallel.pipeline() + " x " + model.numChunks() + " = " + stages
+                    + ": every pipeline stage needs at least one layer in each chunk");
         }
         if (model.numChunks() > 1) {
             if (parallel.pipeline() == 1) {
@@ -103,7 +109,15 @@ public record TrainConfig(String jobName, ModelConfig model, DataConfig data, Ck
             }
             if (data.microNum() % parallel.pipeline() != 0) {
                 throw new ConfigException("data.micro_num = " + data.microNum() + " must be a multiple of parallel.pipeline.size = "
-                        + parallel.pipeline() + " for the interleaved schedule (model.num_chunks > 1)");
+                        + parallel.pipeline() + " for the interleaved schedule (model.num_chunks = " + model.numChunks()
+                        + "): each round of the schedule feeds pipeline.size micro-batches through every chunk");
+            }
+            int[] rampup = data.rampupBatchSize();
+            if (rampup != null && (rampup[0] % parallel.pipeline() != 0 || rampup[1] % parallel.pipeline() != 0)) {
+                throw new ConfigException("data.rampup_batch_size = \"" + rampup[0] + " " + rampup[1] + " " + rampup[2]
+                        + "\": with the interleaved schedule (model.num_chunks = " + model.numChunks() + ") every step's "
+                        + "micro-batch count must be a multiple of parallel.pipeline.size = " + parallel.pipeline()
+                        + ": make the start and the increment multiples of it");
             }
             if (!parallel.interleavedOverlap()) {
                 throw new ConfigException("model.num_chunks > 1 requires parallel.pipeline.interleaved_overlap = True "

@@ -16,6 +16,7 @@ import org.internlmj.autograd.Variable;
 import org.internlmj.dist.GradScaler;
 import org.internlmj.dist.HybridZeroOptimizer;
 import org.internlmj.dist.ParallelContext;
+import org.internlmj.dist.pipeline.PipelinePartition;
 import org.internlmj.nn.InternLMModel;
 import org.internlmj.nn.Parameter;
 import org.internlmj.tensor.DType;
@@ -56,6 +57,8 @@ public final class Trainer implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final InternLMModel model;
     private final HybridZeroOptimizer optimizer;
+    /** Null without pipeline parallelism. */
+    private final PipelineTraining pipeline;
     private final LrSchedule lr;
     private final Beta2Schedule beta2;
     private final ConcatDataset train;
@@ -93,10 +96,9 @@ public final class Trainer implements AutoCloseable {
         this.base = base;
         this.ctx = ctx;
         this.out = ctx.isMain() ? out : s -> { };
-        if (ctx.layout().tensor() > 1 || ctx.layout().pipeline() > 1) {
-            throw new IllegalArgumentException("parallel.tensor = " + ctx.layout().tensor() + ", parallel.pipeline.size = "
-                    + ctx.layout().pipeline() + ": tensor and pipeline parallelism are not implemented yet; "
-                    + "data parallelism with ZeRO is");
+        if (ctx.layout().tensor() > 1) {
+            throw new IllegalArgumentException("parallel.tensor = " + ctx.layout().tensor() + ": tensor parallelism is not "
+                    + "implemented yet; data and pipeline parallelism with ZeRO are");
         }
         this.device = Device.parse(cfg.engine().device());
         this.tokenizer = Tokenizer.load(resolveTokenizer(cfg.engine().tokenizer()));
@@ -130,7 +132,8 @@ public final class Trainer implements AutoCloseable {
         this.sampler = new BatchSampler(trainSize, cfg.data().microNum(), cfg.data().rampupBatchSize(), ctx.dataRank(),
                 ctx.layout().data(), seed, true);
 
-        this.model = new InternLMModel(ModelFactory.spec(cfg.model()), device);
+        this.model = new InternLMModel(ModelFactory.spec(cfg.model()), device, new PipelinePartition(cfg.model().numLayers(),
+                ctx.layout().pipeline(), cfg.model().numChunks()), ctx.pipelineRank());
         model.initialize(seed);
         var gs = cfg.gradScaler();
         GradScaler scaler = cfg.model().dtype() == DType.F32 ? GradScaler.constant()
@@ -142,6 +145,8 @@ public final class Trainer implements AutoCloseable {
                 new HybridZeroOptimizer.Settings(cfg.adam().beta1(), cfg.adam().eps(), cfg.adam().weightDecay(),
                         hz.clipGradNorm(), hz.reduceBucketSize(), hz.overlapSyncGrad(), hz.overlapSyncParam(),
                         hz.useSplitTensorOptim()), scaler, ctx.optimizerGroups());
+        this.pipeline = ctx.layout().pipeline() > 1
+                ? new PipelineTraining(ctx, model, optimizer, cfg.parallel().interleavedOverlap(), device) : null;
         var l = cfg.lrScheduler();
         this.lr = new LrSchedule(cfg.adam().lr(), l.totalSteps(), l.initSteps(), l.warmupRatio(), l.etaMin());
         var b = cfg.beta2Scheduler();
@@ -212,7 +217,7 @@ public final class Trainer implements AutoCloseable {
         } else if (ck.loadCkptInfo() != null && ck.loadCkptInfo().path() != null) {
             var info = ck.loadCkptInfo();
             if (info.ckptType().toLowerCase(Locale.ROOT).startsWith("hf")) {
-                HfCheckpoint.importInto(resolve(info.path()), model);
+                HfCheckpoint.importInto(resolve(info.path()), model, cfg.model().numLayers(), cfg.model().hiddenSize());
                 optimizer.reloadMasters();
                 out.accept("initialised weights from the HuggingFace checkpoint " + resolve(info.path()));
             } else {
@@ -228,7 +233,7 @@ public final class Trainer implements AutoCloseable {
     private void restore(CheckpointStore.Loaded c, Set<String> content) throws IOException {
         boolean all = content.contains("all");
         TrainState s = c.state();
-        CheckpointStore.loadModel(c, model);
+        CheckpointStore.loadModel(c, model, ctx.layout().pipeline() == 1);
         boolean optimizerState = (all || content.contains("optimizer")) && cfg.ckpt().loadOptimizer() && c.hasOptimizer();
         if (optimizerState) {
             CheckpointStore.loadOptimizer(c, model, optimizer);
@@ -328,7 +333,23 @@ public final class Trainer implements AutoCloseable {
             long targets = 0;
             double lossScale = optimizer.lossScale();
             try (MemoryScope scope = MemoryScope.open()) {
-                for (int k = 0; k < batch.length; k++) {
+                if (pipeline != null) {
+                    long p0 = System.nanoTime();
+                    List<Inputs> ins = new java.util.ArrayList<>();
+                    for (int idx : batch) {
+                        MicroBatch mb = microBatch(idx);
+                        tokens += mb.tokens().length;
+                        targets += mb.targetCount();
+                        ins.add(inputs(mb));
+                    }
+                    phaseNanos[Phase.DATA.ordinal()] += System.nanoTime() - p0;
+                    PipelineTraining.Step st = pipeline.train(ins, cfg.loss().labelSmoothing(), lossScale);
+                    loss = st.loss();
+                    phaseNanos[Phase.FORWARD.ordinal()] += st.timings().forwardNanos();
+                    phaseNanos[Phase.BACKWARD.ordinal()] += st.timings().backwardNanos();
+                    phaseNanos[Phase.PIPELINE_WAIT.ordinal()] += st.timings().waitNanos();
+                }
+                for (int k = 0; pipeline == null && k < batch.length; k++) {
                     long p0 = System.nanoTime();
                     MicroBatch mb = microBatch(batch[k]);
                     tokens += mb.tokens().length;
@@ -425,7 +446,7 @@ public final class Trainer implements AutoCloseable {
         }
         int zeroIndex = ctx.dataRank() < ctx.layout().zero() ? ctx.zero().rank() : -1;
         return new CheckpointStore.Participation(ctx.isMain(), ctx.dataRank() == 0, zeroIndex, ctx.world()::barrier,
-                true, ctx.layout().data(), ctx.layout().zero(), v -> {
+                true, ctx.layout().data(), ctx.layout().zero(), ctx.pipelineRank(), ctx.layout().pipeline(), v -> {
                     Tensor t = Tensor.ofLongs(new long[] {v}, 1);
                     ctx.world().broadcast(t, 0).await();
                     return t.toLongArray()[0];
@@ -433,7 +454,7 @@ public final class Trainer implements AutoCloseable {
     }
 
     /** A micro-batch's tensors on the training device. */
-    private record Inputs(Tensor ids, Tensor positions, Tensor cuSeqlens, Tensor labels, int targets) {
+    record Inputs(Tensor ids, Tensor positions, Tensor cuSeqlens, Tensor labels, int targets) {
     }
 
     private Inputs inputs(MicroBatch mb) {
@@ -445,12 +466,19 @@ public final class Trainer implements AutoCloseable {
 
     /** Cross-entropy over the micro-batch's target tokens (InternLM's FlashGPTLMLoss: mean). */
     private Variable forwardLoss(Inputs in, double smoothing, Reduction reduction) {
-        Variable logits = model.forward(in.ids(), in.positions(), in.cuSeqlens());
+        return loss(model.forward(in.ids(), in.positions(), in.cuSeqlens()), in, smoothing, reduction);
+    }
+
+    /** The loss of a micro-batch's logits (also on the last pipeline stage). */
+    static Variable loss(Variable logits, Inputs in, double smoothing, Reduction reduction) {
         return F.crossEntropy(logits, in.labels(), MicroBatch.IGNORE, smoothing, reduction);
     }
 
-    /** Where step time goes, as the throughput benchmark reports it. */
-    public enum Phase { DATA, FORWARD, BACKWARD, OPTIMIZER }
+    /**
+     * Where step time goes, as the throughput benchmark reports it; {@code PIPELINE_WAIT} is time a pipeline
+     * stage is blocked on activations or gradients of its neighbours.
+     */
+    public enum Phase { DATA, FORWARD, BACKWARD, OPTIMIZER, PIPELINE_WAIT }
 
     private final long[] phaseNanos = new long[Phase.values().length];
 
@@ -476,7 +504,7 @@ public final class Trainer implements AutoCloseable {
             for (int i = ctx.dataRank(); i < valid.size(); i += ctx.layout().data()) {
                 try (MemoryScope scope = MemoryScope.open()) {
                     Inputs in = inputs(valid.get(i));
-                    sum += forwardLoss(in, 0.0, Reduction.SUM).data().item();
+                    sum += pipeline != null ? pipeline.validationSum(in) : forwardLoss(in, 0.0, Reduction.SUM).data().item();
                     count += in.targets();
                 }
             }

@@ -21,7 +21,7 @@ import picocli.CommandLine.Option;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Benchmark kernels against a native baseline in the same JVM; one JSON object per line.",
         subcommands = {BenchCommand.Gemm.class, BenchCommand.Train.class, BenchCommand.Dp.class,
-                BenchCommand.DpWorker.class})
+                BenchCommand.DpWorker.class, BenchCommand.Pp.class, BenchCommand.PpWorker.class})
 final class BenchCommand implements Runnable {
 
     @CommandLine.Spec
@@ -195,6 +195,103 @@ final class BenchCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             var json = org.internlmj.trainer.bench.DpBench.runWorker(config, overrides, warmup, steps);
+            if (json != null) {
+                spec.commandLine().getOut().println(json.toString());
+            }
+            return 0;
+        }
+    }
+
+    /** {@code internlmj bench pp CONFIG --pp P --chunks 1,2 --micro 4,8}: measured pipeline bubble vs theory. */
+    @Command(name = "pp", mixinStandardHelpOptions = true,
+            description = {"Launch P local worker processes (one pipeline stage each, TCP process group) and time "
+                    + "pipeline-parallel training steps for each combination of --chunks and --micro;",
+                    "prints one JSON object per setting: the measured bubble (time a stage waits on its neighbours over "
+                            + "its compute time, mean over stages) next to the theoretical (p-1)/(v*m) and the "
+                            + "idealised replay of the schedule with the measured forward/backward times.",
+                    "Give each stage its own cores (P <= processors): stages sharing cores hide their bubbles."})
+    static final class Pp implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @CommandLine.Parameters(index = "0", paramLabel = "CONFIG")
+        java.nio.file.Path config;
+
+        @Option(names = "--pp", defaultValue = "2", description = "Pipeline stages = processes (default: ${DEFAULT-VALUE}).")
+        int stages;
+
+        @Option(names = "--chunks", split = ",", defaultValue = "1",
+                description = "model.num_chunks values, comma-separated (default: ${DEFAULT-VALUE}).")
+        List<Integer> chunks;
+
+        @Option(names = "--micro", split = ",", description = "data.micro_num values, comma-separated (default: the config's).")
+        List<Integer> micro;
+
+        @Option(names = "--overlap", defaultValue = "true", arity = "1",
+                description = "parallel.pipeline.interleaved_overlap (default: ${DEFAULT-VALUE}).")
+        boolean overlap;
+
+        @Option(names = "--steps", defaultValue = "5", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+        int steps;
+
+        @Option(names = "--warmup", defaultValue = "2", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+        int warmup;
+
+        @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key (repeatable).")
+        List<String> overrides = new ArrayList<>();
+
+        @Override
+        public Integer call() {
+            if (stages < 2 || steps < 1 || warmup < 0) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--pp must be >= 2, --steps >= 1, --warmup >= 0");
+            }
+            List<Integer> micros = micro == null || micro.isEmpty() ? java.util.Collections.singletonList(null) : micro;
+            for (int v : chunks) {
+                for (Integer m : micros) {
+                    List<String> args = new ArrayList<>(List.of("launch", "--nproc", Integer.toString(stages), "--", "bench",
+                            "pp-worker", config.toString(), "--steps", Integer.toString(steps), "--warmup",
+                            Integer.toString(warmup)));
+                    List<String> sets = new ArrayList<>(overrides);
+                    sets.addAll(List.of("parallel.pipeline.size=" + stages, "model.num_chunks=" + v,
+                            "parallel.pipeline.interleaved_overlap=" + overlap));
+                    if (m != null) {
+                        sets.add("data.micro_num=" + m);
+                    }
+                    for (String o : sets) {
+                        args.add("--set");
+                        args.add(o);
+                    }
+                    int code = Main.run(spec.commandLine().getOut(), spec.commandLine().getErr(), args.toArray(String[]::new));
+                    if (code != 0) {
+                        return code;
+                    }
+                }
+            }
+            return 0;
+        }
+    }
+
+    /** The worker process of {@code bench pp} (started by the launcher). */
+    @Command(name = "pp-worker", hidden = true)
+    static final class PpWorker implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @CommandLine.Parameters(index = "0", paramLabel = "CONFIG")
+        java.nio.file.Path config;
+
+        @Option(names = "--steps", defaultValue = "5")
+        int steps;
+
+        @Option(names = "--warmup", defaultValue = "2")
+        int warmup;
+
+        @Option(names = "--set")
+        List<String> overrides = new ArrayList<>();
+
+        @Override
+        public Integer call() throws Exception {
+            var json = org.internlmj.trainer.bench.PpBench.runWorker(config, overrides, warmup, steps);
             if (json != null) {
                 spec.commandLine().getOut().println(json.toString());
             }

@@ -17,7 +17,7 @@ import picocli.CommandLine.Command;
         versionProvider = Main.Version.class,
         description = "Trains InternLM-architecture language models on the JVM.",
         subcommands = {TrainCommand.class, GenerateCommand.class, PrepareCommand.class, ConvertCommand.class,
-                InfoCommand.class, BenchCommand.class, LaunchCommand.class, DistSelftestCommand.class,
+                InfoCommand.class, ScheduleCommand.class, BenchCommand.class, LaunchCommand.class, DistSelftestCommand.class,
                 GpuCheckCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -1,7 +1,6 @@
 package org.internlmj.trainer.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.File;
@@ -19,9 +18,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code internlmj train} across processes: two ranks started by {@code mpirun} (MPI process group) and by
- * {@code internlmj launch} (TCP process group) train the tiny model to the same losses as one process with
- * the same global batch.
+ * {@code internlmj train} across processes: ranks started by {@code mpirun} (MPI process group; data parallel,
+ * and data x interleaved pipeline parallel) and by {@code internlmj launch} (TCP process group) train the tiny
+ * model to the same losses as one process with the same global batch.
  */
 class DistributedCliTest {
     @TempDir
@@ -73,9 +72,38 @@ class DistributedCliTest {
                 .replace("hybrid_zero_optimizer: {clip_grad_norm: 1.0}", "hybrid_zero_optimizer: {clip_grad_norm: 1.0, "
                         + "overlap_sync_grad: " + overlap + ", overlap_sync_param: " + overlap + "}")
                 + "parallel: {zero1: " + zero1 + "}\n");
+        assertEquals(0, mpirun(mpirun, ranks, d), () -> "mpirun failed:\n" + readLog(d));
+        assertSameLosses(expected, losses(d));
+    }
+
+    @Test
+    void mpiDataTimesPipelineRanksMatchOneProcess() throws Exception {
+        Path mpirun = onPath("mpirun");
+        assumeTrue(mpirun != null, "mpirun is not on PATH (install openmpi-bin)");
+        NativeLibrary.Lookup lib = NativeLibrary.find(KnownLibraries.MPI);
+        assumeTrue(lib.found(), () -> "libmpi is missing (install libopenmpi-dev): " + lib.describe());
+        TinyRun.prepareData(dir);
+        // 4 layers in 2 chunks over 2 pipeline stages, 2 data-parallel replicas with ZeRO over both: 4 processes
+        String fourLayers = CONFIG.replace("num_layers: 2", "num_layers: 4");
+        Path s = Files.createDirectories(dir.resolve("single-pp"));
+        Files.createSymbolicLink(s.resolve("data"), dir.resolve("data"));
+        try (Trainer t = new Trainer(TrainConfig.parse(fourLayers, List.of("data.micro_num=8")), s, x -> { })) {
+            t.fit();
+        }
+        Path d = Files.createDirectories(dir.resolve("mpi-pp"));
+        Files.createSymbolicLink(d.resolve("data"), dir.resolve("data"));
+        Files.writeString(d.resolve("config.yaml"), fourLayers.replace("micro_num: 2", "micro_num: 4")
+                .replace("num_layers: 4", "num_layers: 4, num_chunks: 2")
+                + "parallel: {zero1: -1, pipeline: {size: 2, interleaved_overlap: true}}\n");
+        assertEquals(0, mpirun(mpirun, 4, d), () -> "mpirun failed:\n" + readLog(d));
+        assertSameLosses(losses(s), losses(d));
+    }
+
+    private static int mpirun(Path mpirun, int ranks, Path d) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        List<String> cmd = new ArrayList<>(List.of(mpirun.toString(), "--allow-run-as-root", "--oversubscribe", "-np", Integer.toString(ranks),
-                "--mca", "plm", "isolated", "--bind-to", "none", "--mca", "btl_vader_single_copy_mechanism", "none",
+        List<String> cmd = new ArrayList<>(List.of(mpirun.toString(), "--allow-run-as-root", "--oversubscribe", "-np",
+                Integer.toString(ranks), "--mca", "plm", "isolated", "--bind-to", "none", "--mca",
+                "btl_vader_single_copy_mechanism", "none",
                 // through env: mpirun rewrites the arguments of an executable named java
                 "/usr/bin/env", java, "--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector",
                 "-Xmx700m", "-Xss4m", "-cp", classPath(), "org.internlmj.trainer.cli.Main", "train", "config.yaml"));
@@ -85,10 +113,17 @@ class DistributedCliTest {
         if (!done) {
             p.descendants().forEach(ProcessHandle::destroyForcibly);
             p.destroyForcibly();
+            return -1;
         }
-        String log = Files.readString(d.resolve("mpirun.log"));
-        assertTrue(done && p.exitValue() == 0, "mpirun failed:\n" + log);
-        assertSameLosses(expected, losses(d));
+        return p.exitValue();
+    }
+
+    private static String readLog(Path d) {
+        try {
+            return Files.readString(d.resolve("mpirun.log"));
+        } catch (IOException e) {
+            return "(no log: " + e + ")";
+        }
     }
 
     @Test

@@ -180,6 +180,22 @@ public final class PipelineSchedule {
      * the steps that wait, if the stages' orders wait on each other in a cycle (a schedule that would hang).
      */
     public Timeline simulate(double forwardCost, double backwardCost) {
+        double[] f = new double[stages];
+        double[] b = new double[stages];
+        Arrays.fill(f, forwardCost);
+        Arrays.fill(b, backwardCost);
+        return simulate(f, b);
+    }
+
+    /**
+     * As {@link #simulate(double, double)} with each stage's own forward and backward durations (stages of
+     * unequal work: the first embeds, the last computes the loss).
+     */
+    public Timeline simulate(double[] forwardCost, double[] backwardCost) {
+        if (forwardCost.length != stages || backwardCost.length != stages) {
+            throw new IllegalArgumentException("one forward and one backward duration per stage expected (" + stages
+                    + "), got " + forwardCost.length + " and " + backwardCost.length);
+        }
         int vsCount = stages * chunks;
         List<List<PipelineStep>> orders = new ArrayList<>();
         for (int r = 0; r < stages; r++) {
@@ -214,7 +230,7 @@ public final class PipelineSchedule {
                     }
                     double t0 = Math.max(free[r], ready);
                     start[r][next[r]] = t0;
-                    free[r] = t0 + (s.isForward() ? forwardCost : backwardCost);
+                    free[r] = t0 + (s.isForward() ? forwardCost[r] : backwardCost[r]);
                     finished.put(key(s.isForward(), vs, s.microBatch()), free[r]);
                     next[r]++;
                     remaining--;
@@ -233,7 +249,7 @@ public final class PipelineSchedule {
                         + ", micro-batches " + microBatches + ") waits in a cycle: " + waiting);
             }
         }
-        return new Timeline(orders, start, forwardCost, backwardCost);
+        return new Timeline(orders, start, forwardCost.clone(), backwardCost.clone());
     }
 
     private static long key(boolean forward, int virtualStage, int microBatch) {
@@ -251,26 +267,28 @@ public final class PipelineSchedule {
      *
      * @param steps each stage's steps in order
      * @param start each step's start time, aligned with {@code steps}
+     * @param forwardCost each stage's forward duration
+     * @param backwardCost each stage's backward duration
      */
-    public record Timeline(List<List<PipelineStep>> steps, double[][] start, double forwardCost, double backwardCost) {
+    public record Timeline(List<List<PipelineStep>> steps, double[][] start, double[] forwardCost, double[] backwardCost) {
 
         /** When the last step of any stage ends. */
         public double makespan() {
             double end = 0;
             for (int r = 0; r < steps.size(); r++) {
                 int last = steps.get(r).size() - 1;
-                end = Math.max(end, start[r][last] + cost(steps.get(r).get(last)));
+                end = Math.max(end, start[r][last] + cost(r, steps.get(r).get(last)));
             }
             return end;
         }
 
-        private double cost(PipelineStep s) {
-            return s.isForward() ? forwardCost : backwardCost;
+        private double cost(int rank, PipelineStep s) {
+            return s.isForward() ? forwardCost[rank] : backwardCost[rank];
         }
 
         /** Time stage {@code rank} computes. */
         public double busy(int rank) {
-            return steps.get(rank).stream().mapToDouble(this::cost).sum();
+            return steps.get(rank).stream().mapToDouble(s -> cost(rank, s)).sum();
         }
 
         /** Idle time over compute time, averaged over stages (comparable with {@link #theoreticalBubble}). */
@@ -303,7 +321,7 @@ public final class PipelineSchedule {
                 for (int i = 0; i < steps.get(r).size(); i++) {
                     PipelineStep s = steps.get(r).get(i);
                     int from = (int) Math.round(start[r][i]);
-                    int to = (int) Math.round(start[r][i] + cost(s));
+                    int to = (int) Math.round(start[r][i] + cost(r, s));
                     for (int t = from; t < to; t++) {
                         cells[t] = s.toString();
                     }

@@ -87,6 +87,16 @@ class PipelineScheduleTest {
     }
 
     @Test
+    void stagesOfUnequalWork() {
+        // stage 1 twice as slow: stage 0 waits for each of its gradients (worked out by hand)
+        PipelineSchedule.Timeline t = PipelineSchedule.of(2, 1, 4).simulate(new double[] {1, 2}, new double[] {1, 2});
+        assertEquals(18, t.makespan());
+        assertEquals(8, t.busy(0));
+        assertEquals(16, t.busy(1));
+        assertEquals((10 / 8.0 + 2 / 16.0) / 2, t.bubble(), 1e-12);
+    }
+
+    @Test
     void allForwardsFirstWhenMicroBatchesEqualStages() {
         assertEquals("F0.0 F0.1 F1.0 F1.1 | B1.0 B1.1 B0.0 B0.1", PipelineSchedule.of(2, 2, 2).format(0));
         assertEquals("F0.0 F0.1 F1.0 F1.1 | B1.0 B1.1 B0.0 B0.1", PipelineSchedule.of(2, 2, 2).format(1));

@@ -26,9 +26,9 @@ import org.internlmj.trainer.train.Trainer;
  * <p>The measured bubble of a stage is the time it spent blocked on its neighbours' activations and
  * gradients over the time it spent computing forward and backward passes (Megatron-LM's bubble time over
  * ideal compute time), averaged over the stages; the theoretical one is {@code (p - 1) / (v m)}; the
- * idealised one replays the schedule with the measured mean forward and backward durations and free
- * communication, which accounts for backward taking longer than forward but not for stages of unequal
- * work (the first embeds, the last computes the loss).
+ * idealised one replays the schedule with each stage's measured mean forward and backward durations and
+ * free communication: it accounts for stages of unequal work (the first embeds, the last computes the
+ * loss), and what the measured bubble exceeds it by is communication and scheduling overhead.
  */
 public final class PpBench {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -65,8 +65,8 @@ public final class PpBench {
             }
             double[] stepMs = new double[steps];
             Map<Trainer.Phase, Long> phases;
-            try (ParallelContext ctx = ParallelContext.create(world, new ParallelLayout(world.size(), p.tensor(),
-                    p.pipeline(), p.zero1()));
+            ParallelLayout layout = new ParallelLayout(world.size(), p.tensor(), p.pipeline(), p.zero1());
+            try (ParallelContext ctx = ParallelContext.create(world, layout);
                  Trainer t = new Trainer(cfg, base, s -> { }, null, ctx)) {
                 t.fit(warmup);
                 t.resetPhases();
@@ -98,6 +98,10 @@ public final class PpBench {
             double waitSum = 0;
             double stepSum = 0;
             ArrayNode perStage = JSON.createArrayNode();
+            // each stage's mean forward / backward microstep (a chunk on a micro-batch), over its data replicas
+            double[] stageFwd = new double[pp];
+            double[] stageBwd = new double[pp];
+            double perRank = (double) steps * micro * chunks;
             for (int r = 0; r < n; r++) {
                 double b = g[4 * r] / (g[4 * r + 1] + g[4 * r + 2]);
                 bubbleSum += b;
@@ -105,14 +109,15 @@ public final class PpBench {
                 fwdSum += g[4 * r + 1];
                 bwdSum += g[4 * r + 2];
                 stepSum += g[4 * r + 3];
-                if (r < pp) {
+                int stage = layout.pipelineRank(r);
+                stageFwd[stage] += g[4 * r + 1] / perRank / (n / pp);
+                stageBwd[stage] += g[4 * r + 2] / perRank / (n / pp);
+                if (layout.dataRank(r) == 0 && layout.tensorRank(r) == 0) {
                     perStage.add(round(b));
                 }
             }
-            // mean duration of one forward / backward microstep (a chunk on a micro-batch) over every rank
-            double microsteps = (double) n * steps * micro * chunks;
-            double fwdStep = fwdSum / microsteps;
-            double bwdStep = bwdSum / microsteps;
+            double fwdStep = fwdSum / (n * perRank);
+            double bwdStep = bwdSum / (n * perRank);
             PipelineSchedule schedule = PipelineSchedule.of(pp, chunks, micro);
             double[] sorted = stepMs.clone();
             Arrays.sort(sorted);
@@ -131,7 +136,7 @@ public final class PpBench {
             o.put("bubble_measured", round(bubbleSum / n));
             o.set("bubble_measured_per_stage", perStage);
             o.put("bubble_theoretical", round(schedule.theoreticalBubble()));
-            o.put("bubble_idealised", round(schedule.simulate(fwdStep, bwdStep).bubble()));
+            o.put("bubble_idealised", round(schedule.simulate(stageFwd, stageBwd).bubble()));
             o.put("pipeline_wait_share", round(waitSum / stepSum));
             o.put("processors", Runtime.getRuntime().availableProcessors());
             return o;

@@ -27,9 +27,10 @@ import org.internlmj.tensor.Tensor;
  *       ahead, so transfers run while the stage computes, and the stage waits only for data it needs now
  *       (InternLM's {@code AsynCommunicator} pattern). A stage then waits only on the schedule's data
  *       dependencies, which {@link PipelineSchedule#simulate} checks to be acyclic.</li>
- *   <li>overlap off: after each pass the stage posts the send of its result together with the receive the
- *       next pass needs and waits for both (InternLM's and Megatron's fused {@code send_forward_recv_backward}
- *       style), so communication and compute alternate.</li>
+ *   <li>overlap off: after each pass (1F1B) or each unit of passes (interleaved: a warm-up forward, a
+ *       steady forward-backward pair, a cool-down backward) the stage posts the sends of its results together
+ *       with the receives the next pass or unit needs and waits for all of them (InternLM's and Megatron's
+ *       fused {@code send_forward_recv_backward} style), so communication and compute alternate.</li>
  * </ul>
  *
  * <pre>{@code
@@ -102,8 +103,7 @@ public final class PipelineExecutor {
         Arrays.fill(losses, Double.NaN);
         long forward = 0;
         long backward = 0;
-        // without overlap the steps run in units (a warm-up forward, a steady forward-backward pair, a
-        // cool-down backward) and each unit's sends go out with the next unit's receives
+        // without overlap each unit's sends go out with the next unit's receives (see units)
         int[] unitEnd = units(schedule, steps.size());
         if (overlap) {
             x.prefetch(steps, -1);
@@ -195,16 +195,20 @@ public final class PipelineExecutor {
     }
 
     /**
-     * For each step index, the end (exclusive) of the unit it belongs to: warm-up forwards alone, steady
-     * forward-backward pairs, cool-down backwards alone (InternLM's and Megatron's grouping of the fused
-     * exchanges; grouping each pass alone can deadlock the interleaved schedule).
+     * For each step index, the end (exclusive) of the unit it belongs to, as InternLM and Megatron-LM group
+     * the fused exchanges: 1F1B exchanges after every pass ({@code send_forward_recv_backward} after a
+     * forward, {@code send_backward_recv_forward} after a backward), so an activation leaves before the
+     * backward that follows it; interleaved 1F1B exchanges after each warm-up forward, each steady
+     * forward-backward pair and each cool-down backward (grouping every pass alone deadlocks it: two
+     * stages each wait for the other to post a receive).
      */
     private int[] units(PipelineSchedule schedule, int count) {
         int warmup = schedule.warmupSteps(rank);
         int steadyEnd = warmup + 2 * (schedule.microBatches() * chunks - warmup);
         int[] end = new int[count];
         for (int i = 0; i < count; i++) {
-            end[i] = i < warmup || i >= steadyEnd ? i + 1 : warmup + ((i - warmup) / 2 + 1) * 2;
+            boolean alone = !schedule.interleaved() || i < warmup || i >= steadyEnd;
+            end[i] = alone ? i + 1 : warmup + ((i - warmup) / 2 + 1) * 2;
         }
         return end;
     }

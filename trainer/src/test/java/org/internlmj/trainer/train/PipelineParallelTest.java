@@ -138,20 +138,22 @@ class PipelineParallelTest {
         return d;
     }
 
-    @ParameterizedTest(name = "dp {0} x pp {1}, chunks {2}, zero1 {3}, overlap {4}")
+    @ParameterizedTest(name = "dp {0} x pp {1}, chunks {2}, zero1 {3}, overlap {4}, activation checkpointing {5}")
     @CsvSource({
-        "1, 2, 1, 1, true",
-        "1, 2, 1, 1, false",
-        "1, 4, 1, 1, true",
-        "1, 2, 2, 1, true",
-        "1, 4, 2, 1, true",
-        "2, 2, 1, 2, true",
-        "2, 2, 2, -1, true",
+        "1, 2, 1, 1, true, 0",
+        "1, 2, 1, 1, false, 0",
+        "1, 4, 1, 1, true, 0",
+        "1, 2, 2, 1, true, 0",
+        "1, 4, 2, 1, true, 1",
+        "2, 2, 1, 2, true, 0.5",
+        "2, 2, 2, -1, true, 0",
     })
-    void matchesTheSingleRankRun(int dp, int pp, int chunks, int zero1, boolean overlap) throws Exception {
-        String runDir = "run-dp" + dp + "-pp" + pp + "-c" + chunks + "-z" + zero1 + "-" + overlap;
-        // dp replicas with micro_num MICRO / dp keep the single run's global batch
+    void matchesTheSingleRankRun(int dp, int pp, int chunks, int zero1, boolean overlap, double checkpoint) throws Exception {
+        String runDir = "run-dp" + dp + "-pp" + pp + "-c" + chunks + "-z" + zero1 + "-" + overlap + "-" + checkpoint;
+        // dp replicas with micro_num MICRO / dp keep the single run's global batch; recomputing activations
+        // changes no value
         TrainConfig cfg = TrainConfig.parse(CONFIG, common("data.micro_num=" + MICRO / dp, "model.num_chunks=" + chunks,
+                "model.checkpoint=" + checkpoint,
                 "parallel.pipeline.size=" + pp, "parallel.pipeline.interleaved_overlap=" + overlap,
                 "parallel.zero1=" + zero1, "hybrid_zero_optimizer.overlap_sync_grad=true",
                 "hybrid_zero_optimizer.reduce_bucket_size=2000", "internlmj.run_dir=" + runDir));

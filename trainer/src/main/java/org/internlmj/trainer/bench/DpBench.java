@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.internlmj.dist.ParallelContext;
@@ -32,11 +31,7 @@ public final class DpBench {
         ProcessGroup world = Rendezvous.fromEnvironment();
         try {
             Path scratch = Files.createTempDirectory("internlmj-bench-dp");
-            List<String> all = new ArrayList<>(overrides);
-            all.addAll(List.of("ckpt.enable_save_ckpt=false", "ckpt.auto_resume=false", "data.valid_every=0",
-                    "internlmj.tensorboard=false", "internlmj.run_dir=" + scratch.toAbsolutePath(),
-                    "data.total_steps=" + (warmup + steps)));
-            TrainConfig cfg = TrainConfig.load(config, all);
+            TrainConfig cfg = BenchRuns.load(config, overrides, warmup + steps, scratch);
             var p = cfg.parallel();
             ParallelContext ctx = ParallelContext.create(world, new ParallelLayout(world.size(), p.tensor(), p.pipeline(),
                     p.zero1()));
@@ -77,7 +72,7 @@ public final class DpBench {
             o.put("comm_wait_ms_per_step", round(s[0] / n / steps));
             o.put("comm_wait_share", round(s[0] / s[1]));
             o.put("optimizer_state_bytes_per_rank", (long) (s[2] / n));
-            Files.walk(scratch).sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            BenchRuns.deleteTree(scratch);
             return o;
         } finally {
             world.close();

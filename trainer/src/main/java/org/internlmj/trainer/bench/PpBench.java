@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -54,11 +53,7 @@ public final class PpBench {
                                      Path base) throws Exception {
         Path scratch = Files.createTempDirectory("internlmj-bench-pp");
         try {
-            List<String> all = new ArrayList<>(overrides);
-            all.addAll(List.of("ckpt.enable_save_ckpt=false", "ckpt.auto_resume=false", "data.valid_every=0",
-                    "internlmj.tensorboard=false", "internlmj.run_dir=" + scratch.toAbsolutePath(),
-                    "data.total_steps=" + (warmup + steps)));
-            TrainConfig cfg = TrainConfig.load(config, all);
+            TrainConfig cfg = BenchRuns.load(config, overrides, warmup + steps, scratch);
             var p = cfg.parallel();
             if (p.pipeline() < 2) {
                 throw new IllegalArgumentException("bench pp needs parallel.pipeline.size >= 2, got " + p.pipeline());
@@ -141,11 +136,7 @@ public final class PpBench {
             o.put("processors", Runtime.getRuntime().availableProcessors());
             return o;
         } finally {
-            try (var walk = Files.walk(scratch)) {
-                for (Path f : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                    Files.deleteIfExists(f);
-                }
-            }
+            BenchRuns.deleteTree(scratch);
         }
     }
 

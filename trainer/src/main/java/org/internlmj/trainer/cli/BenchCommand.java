@@ -157,21 +157,28 @@ final class BenchCommand implements Runnable {
         @Override
         public Integer call() {
             for (boolean overlap : new boolean[] {true, false}) {
-                List<String> args = new ArrayList<>(List.of("launch", "--nproc", Integer.toString(nproc), "--", "bench",
-                        "dp-worker", config.toString(), "--steps", Integer.toString(steps), "--warmup",
-                        Integer.toString(warmup), "--set", "hybrid_zero_optimizer.overlap_sync_grad=" + overlap,
-                        "--set", "hybrid_zero_optimizer.overlap_sync_param=" + overlap));
-                for (String o : overrides) {
-                    args.add("--set");
-                    args.add(o);
-                }
-                int code = Main.run(spec.commandLine().getOut(), spec.commandLine().getErr(), args.toArray(String[]::new));
+                List<String> sets = new ArrayList<>(List.of("hybrid_zero_optimizer.overlap_sync_grad=" + overlap,
+                        "hybrid_zero_optimizer.overlap_sync_param=" + overlap));
+                sets.addAll(overrides);
+                int code = launchWorkers(spec, nproc, "dp-worker", config, steps, warmup, sets);
                 if (code != 0) {
                     return code;
                 }
             }
             return 0;
         }
+    }
+
+    /** Runs {@code internlmj launch --nproc N -- bench WORKER CONFIG ... --set ...} in this JVM; its exit code. */
+    static int launchWorkers(CommandLine.Model.CommandSpec spec, int nproc, String worker, java.nio.file.Path config,
+                             int steps, int warmup, List<String> sets) {
+        List<String> args = new ArrayList<>(List.of("launch", "--nproc", Integer.toString(nproc), "--", "bench", worker,
+                config.toString(), "--steps", Integer.toString(steps), "--warmup", Integer.toString(warmup)));
+        for (String o : sets) {
+            args.add("--set");
+            args.add(o);
+        }
+        return Main.run(spec.commandLine().getOut(), spec.commandLine().getErr(), args.toArray(String[]::new));
     }
 
     /** The worker process of {@code bench dp} (started by the launcher). */
@@ -248,20 +255,13 @@ final class BenchCommand implements Runnable {
             List<Integer> micros = micro == null || micro.isEmpty() ? java.util.Collections.singletonList(null) : micro;
             for (int v : chunks) {
                 for (Integer m : micros) {
-                    List<String> args = new ArrayList<>(List.of("launch", "--nproc", Integer.toString(stages), "--", "bench",
-                            "pp-worker", config.toString(), "--steps", Integer.toString(steps), "--warmup",
-                            Integer.toString(warmup)));
                     List<String> sets = new ArrayList<>(overrides);
                     sets.addAll(List.of("parallel.pipeline.size=" + stages, "model.num_chunks=" + v,
                             "parallel.pipeline.interleaved_overlap=" + overlap));
                     if (m != null) {
                         sets.add("data.micro_num=" + m);
                     }
-                    for (String o : sets) {
-                        args.add("--set");
-                        args.add(o);
-                    }
-                    int code = Main.run(spec.commandLine().getOut(), spec.commandLine().getErr(), args.toArray(String[]::new));
+                    int code = launchWorkers(spec, stages, "pp-worker", config, steps, warmup, sets);
                     if (code != 0) {
                         return code;
                     }

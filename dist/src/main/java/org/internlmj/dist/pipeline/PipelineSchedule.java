@@ -313,7 +313,7 @@ public final class PipelineSchedule {
             for (int t = 0; t < width; t++) {
                 sb.append(pad(Integer.toString(t), cell)).append(' ');
             }
-            sb.setLength(sb.length() - 1);
+            stripTrailing(sb);
             sb.append('\n');
             for (int r = 0; r < steps.size(); r++) {
                 String[] cells = new String[width];
@@ -330,10 +330,16 @@ public final class PipelineSchedule {
                 for (String c : cells) {
                     sb.append(pad(c, cell)).append(' ');
                 }
-                sb.setLength(sb.length() - 1);
+                stripTrailing(sb);
                 sb.append('\n');
             }
             return sb.toString();
+        }
+
+        private static void stripTrailing(StringBuilder sb) {
+            while (!sb.isEmpty() && sb.charAt(sb.length() - 1) == ' ') {
+                sb.setLength(sb.length() - 1);
+            }
         }
 
         private static String pad(String s, int width) {

@@ -132,8 +132,10 @@ public final class Trainer implements AutoCloseable {
         this.sampler = new BatchSampler(trainSize, cfg.data().microNum(), cfg.data().rampupBatchSize(), ctx.dataRank(),
                 ctx.layout().data(), seed, true);
 
+        // chunks only matter between pipeline stages: one process runs an interleaved config's model whole
+        int chunks = ctx.layout().pipeline() > 1 ? cfg.model().numChunks() : 1;
         this.model = new InternLMModel(ModelFactory.spec(cfg.model()), device, new PipelinePartition(cfg.model().numLayers(),
-                ctx.layout().pipeline(), cfg.model().numChunks()), ctx.pipelineRank());
+                ctx.layout().pipeline(), chunks), ctx.pipelineRank());
         model.initialize(seed);
         var gs = cfg.gradScaler();
         GradScaler scaler = cfg.model().dtype() == DType.F32 ? GradScaler.constant()

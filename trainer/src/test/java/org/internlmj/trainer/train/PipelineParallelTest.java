@@ -180,8 +180,9 @@ class PipelineParallelTest {
                 "internlmj.run_dir=run-ckpt-b"));
         assertMatchesSingle(train(resume, 1, 4, 1, STEPS), 1, 4);
         assertLosses(singleLosses, losses("run-ckpt-b"), 2);
-        // and a single process loads the pipeline shards as one model
+        // and a single process loads the pipeline shards as one model (an interleaved config runs whole there)
         try (Trainer t = new Trainer(TrainConfig.parse(CONFIG, common("data.micro_num=" + MICRO,
+                "parallel.pipeline.size=4", "model.num_chunks=2",
                 "ckpt.save_ckpt_folder=ckpt-pp", "ckpt.auto_resume=true", "internlmj.run_dir=run-ckpt-c")), dir, s -> { })) {
             assertEquals(2, t.state().step());
             t.fit();

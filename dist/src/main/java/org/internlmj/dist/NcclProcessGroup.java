@@ -322,6 +322,11 @@ public final class NcclProcessGroup implements ProcessGroup {
     }
 
     @Override
+    public boolean matchesByTag() {
+        return false;
+    }
+
+    @Override
     public Work send(Tensor tensor, int dst, int tag) {
         checkTensor("send", tensor);
         checkPeer("send", dst);

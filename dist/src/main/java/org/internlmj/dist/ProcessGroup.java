@@ -70,6 +70,14 @@ public interface ProcessGroup extends AutoCloseable {
     Work recv(Tensor tensor, int src, int tag);
 
     /**
+     * True when {@link #send}/{@link #recv} match by (source, destination, tag), so a rank may post its
+     * receives in any order; false when they match only by their order per pair of ranks (NCCL).
+     */
+    default boolean matchesByTag() {
+        return true;
+    }
+
+    /**
      * A subgroup of the given ranks (ranks of this group), created collectively: every rank of this group
      * calls it with the same list of lists and gets the subgroup it belongs to (null if none).
      */

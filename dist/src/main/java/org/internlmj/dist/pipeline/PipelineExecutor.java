@@ -57,6 +57,13 @@ public final class PipelineExecutor {
         if (chunks < 1) {
             throw new IllegalArgumentException("chunks must be >= 1, got " + chunks);
         }
+        if (!pipeline.matchesByTag()) {
+            // receives are posted ahead in an order the peer does not share; order-matched P2P would pair them
+            // with the wrong messages
+            throw new UnsupportedOperationException("pipeline parallelism over " + pipeline.name() + ": its send/recv "
+                    + "match by order per pair of ranks, not by tag (NCCL), and the pipeline executor needs tag "
+                    + "matching; not implemented for NCCL yet (docs/CUDA.md, known gaps)");
+        }
         this.group = pipeline;
         this.chunks = chunks;
         this.overlap = overlap;

@@ -3,6 +3,7 @@ package org.internlmj.dist.pipeline;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
@@ -10,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.internlmj.autograd.F;
 import org.internlmj.autograd.Variable;
+import org.internlmj.dist.ProcessGroup;
 import org.internlmj.dist.ThreadWorld;
 import org.internlmj.tensor.DType;
 import org.internlmj.tensor.Device;
@@ -204,5 +206,21 @@ class PipelineExecutorTest {
         }
         assertArrayEquals(ref.losses(), losses.get(pp - 1));
         assertFalse(Double.isFinite(losses.get(0)[0]));
+    }
+
+    @org.junit.jupiter.api.Test
+    void refusesAGroupThatMatchesMessagesByOrderOnly() {
+        // NCCL's send/recv ignore tags; receives posted ahead would take the wrong messages
+        ProcessGroup byOrder = (ProcessGroup) java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
+                new Class<?>[] {ProcessGroup.class}, (proxy, method, args) -> switch (method.getName()) {
+                    case "matchesByTag" -> false;
+                    case "name" -> "nccl-like[0,1]";
+                    case "rank" -> 0;
+                    case "size" -> 2;
+                    default -> throw new AssertionError(method.getName() + " should not be called");
+                });
+        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
+                () -> new PipelineExecutor(byOrder, 1, true));
+        assertTrue(e.getMessage().contains("nccl-like[0,1]") && e.getMessage().contains("tag"), e.getMessage());
     }
 }

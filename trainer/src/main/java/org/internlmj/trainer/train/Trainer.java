@@ -68,6 +68,8 @@ public final class Trainer implements AutoCloseable {
     private final CheckpointManager checkpoints;
     private TrainState state;
     private double lastValidLoss = Double.NaN;
+    private volatile TrainingEvents events = TrainingEvents.NONE;
+    private volatile boolean stopRequested;
 
     /** Builds everything a run needs; relative paths in the config are resolved against {@code base}. */
     public Trainer(TrainConfig cfg, Path base, Consumer<String> out) throws IOException {
@@ -282,6 +284,22 @@ public final class Trainer implements AutoCloseable {
         return optimizer.stateBytes();
     }
 
+    /** Sends this run's step metrics, validation results and saved checkpoints to {@code events} (main rank). */
+    public void events(TrainingEvents events) {
+        this.events = events;
+        checkpoints.onSaved(events::checkpointSaved);
+    }
+
+    /**
+     * Asks {@link #fit} to stop after the step it is running (or before the first, if it has not started):
+     * it finishes that step, skips the final validation, saves a checkpoint when saving is enabled and
+     * returns. Safe from any thread. With
+     * several ranks every rank must ask at the same step (the stop file is the way to reach them all).
+     */
+    public void requestStop() {
+        stopRequested = true;
+    }
+
     /** Last validation loss (nats per target token), NaN before the first validation. */
     public double lastValidLoss() {
         return lastValidLoss;
@@ -309,7 +327,7 @@ public final class Trainer implements AutoCloseable {
         long stepsAtStart = state.step();
         double lastLoss = Double.NaN;
         int dp = ctx.layout().data();
-        while (state.step() < until) {
+        while (state.step() < until && !stopRequested) {
             long t0 = System.nanoTime();
             int[] batch = sampler.next();
             optimizer.awaitParameters(); // with overlap_sync_param the last step's broadcasts end here
@@ -376,6 +394,7 @@ public final class Trainer implements AutoCloseable {
             m.put("skipped", !r.applied());
             if (metrics != null) {
                 metrics.record(step, m);
+                events.step(step, m);
             }
             if (!r.applied()) {
                 out.accept(String.format(Locale.ROOT, "step %d skipped: gradients hold %s (loss scale %.0f -> %.0f)", step,
@@ -401,8 +420,11 @@ public final class Trainer implements AutoCloseable {
                 break;
             }
         }
+        if (stopRequested) {
+            out.accept("stopped at step " + state.step() + " as requested");
+        }
         optimizer.awaitParameters();
-        if (valid != null && state.step() % cfg.data().validEvery() != 0) {
+        if (valid != null && !stopRequested && state.step() % cfg.data().validEvery() != 0) {
             validate(state.step());
         }
         if (cfg.ckpt().enableSaveCkpt()) {
@@ -493,6 +515,7 @@ public final class Trainer implements AutoCloseable {
         m.put("valid_tokens", count);
         if (metrics != null) {
             metrics.record(step, m);
+            events.validated(step, lastValidLoss, count);
         }
         out.accept(String.format(Locale.ROOT, "validation at step %d: loss %.4f nats/token over %,d tokens (%.1f s)", step,
                 lastValidLoss, count, (System.nanoTime() - t0) / 1e9));

@@ -103,6 +103,28 @@ class TensorParallelModelTest {
     }
 
     @Test
+    void sequenceParallelHiddenStatesHoldThisRanksTokens() {
+        ModelSpec spec = spec(0.0, true, true);
+        try (ThreadWorld world = new ThreadWorld(4, TIMEOUT)) {
+            world.run(g -> {
+                InternLMModel m = new InternLMModel(spec, Device.CPU, new TensorParallel(g, true), ModelPart.whole(spec));
+                m.initialize(SEED);
+                Variable x = m.embed(Tensor.ofInts(IDS, IDS.length));
+                Variable h = m.blocks(x, Tensor.ofInts(POS, POS.length), Tensor.ofInts(CU, CU.length));
+                Variable logits = m.logits(h);
+                // the residual stream (and what norms save) is a quarter of the tokens; the head sees them all
+                assertEquals(List.of(3, 16), List.of(x.size(0), x.size(1)));
+                assertEquals(List.of(3, 16), List.of(h.size(0), h.size(1)));
+                assertEquals(List.of(12, 3), List.of(logits.size(0), logits.size(1)));
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> m.embed(Tensor.ofInts(new int[] {1, 2, 3, 4, 5, 6}, 6)));
+                assertTrue(e.getMessage().contains("divisible by 4"), e.getMessage());
+                return null;
+            });
+        }
+    }
+
+    @Test
     void wqkvSplitKeepsEachRanksHeadsOfQKAndV() {
         // rows of the full [3h, h] weight are (three, heads, head_dim): h = 16 with 4 heads of 4 on 2 ranks
         Tensor full = Tensor.empty(DType.F32, Device.CPU, 48, 2);

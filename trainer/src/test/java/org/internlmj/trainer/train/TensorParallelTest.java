@@ -20,6 +20,8 @@ import org.internlmj.tensor.Tensor;
 import org.internlmj.tensor.testing.TensorAssert;
 import org.internlmj.trainer.ckpt.CheckpointException;
 import org.internlmj.trainer.ckpt.CheckpointStore;
+import org.internlmj.trainer.ckpt.HfCheckpoint;
+import org.internlmj.trainer.cli.MainTestAccess;
 import org.internlmj.trainer.config.TrainConfig;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -45,6 +47,7 @@ class TensorParallelTest {
 
     static List<Double> singleLosses;
     static List<Double> singleGradNorms;
+    static double singleValidLoss;
     static Map<String, Tensor> singleWeights;
 
     private static List<String> common(String... extra) {
@@ -56,7 +59,7 @@ class TensorParallelTest {
         // (a clipping factor from a wrong norm) shows. No label smoothing: with it the head rows of tokens the data
         // never has drift to a zero gradient (their optimum is p = s/V); the smoothed vocabulary-parallel loss is
         // compared by gradients in the nn module's tests.
-        List<String> o = new ArrayList<>(List.of(MODEL, VOCAB, "ckpt.enable_save_ckpt=false", "data.valid_every=0",
+        List<String> o = new ArrayList<>(List.of(MODEL, VOCAB, "ckpt.enable_save_ckpt=false", "data.valid_every=5",
                 "data.total_steps=5", "internlmj.tensorboard=false", "adam.adam_eps=1e-3"));
         o.addAll(List.of(extra));
         return o;
@@ -72,6 +75,7 @@ class TensorParallelTest {
         }
         singleLosses = losses("run-single");
         singleGradNorms = metric("run-single", "grad_norm");
+        singleValidLoss = validLoss("run-single");
         assertTrue(singleLosses.getLast() < singleLosses.getFirst() - 0.1, "the single run learns: " + singleLosses);
     }
 
@@ -85,6 +89,14 @@ class TensorParallelTest {
 
     private static List<Double> losses(String runDir) throws IOException {
         return metric(runDir, "loss");
+    }
+
+    /** The validation loss at the last step (validation runs every 5 steps: once). */
+    private static double validLoss(String runDir) throws IOException {
+        List<Double> v = TinyRun.metrics(dir.resolve(runDir)).stream().filter(j -> j.has("valid_loss"))
+                .map(j -> j.get("valid_loss").asDouble()).toList();
+        assertEquals(1, v.size(), "validations in " + runDir);
+        return v.getFirst();
     }
 
     private static List<Double> metric(String runDir, String key) throws IOException {
@@ -162,6 +174,7 @@ class TensorParallelTest {
         for (int i = 0; i < norms.size(); i++) {
             assertEquals(singleGradNorms.get(i), norms.get(i), 1e-5 * singleGradNorms.get(i), "grad norm of step " + i);
         }
+        assertEquals(singleValidLoss, validLoss(runDir), 1e-5 * singleValidLoss, "validation loss");
     }
 
     @Test
@@ -204,6 +217,16 @@ class TensorParallelTest {
             }
         }
         assertEquals(CheckpointStore.readFullWeights(CheckpointStore.open(step3)).keySet(), singleWeights.keySet());
+
+        // exported to HuggingFace, the tensor ranks' files give the one-rank model's tensors
+        Path hf = dir.resolve("hf-from-tp");
+        assertEquals(0, MainTestAccess.run("convert", "--ckpt", step3.toString(), "--to-hf", hf.toString()));
+        Map<String, Tensor> exported = HfCheckpoint.read(hf, 2, 16);
+        try (Trainer t = new Trainer(one, dir, s -> { })) {
+            for (Parameter p : t.model().parameters()) {
+                TensorAssert.assertClose(p.data(), exported.get(p.name()), 0, 0, "exported " + p.name());
+            }
+        }
 
         // optimizer state is tied to the tensor size: a clear error, not a wrong resume
         Exception e = assertThrows(Exception.class, () -> new Trainer(TrainConfig.parse(TinyRun.CONFIG,

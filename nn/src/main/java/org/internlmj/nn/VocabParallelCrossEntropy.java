@@ -74,10 +74,12 @@ public final class VocabParallelCrossEntropy {
         Tensor lse = Ops.add(max, Ops.unary(UnaryOp.LOG, expShard));
 
         // (1-s)(lse - x[y]) + s(lse - sum/V), the mean term left out without smoothing (a masked -inf
-        // logit must not turn the loss into NaN), then zero for ignored rows
-        Tensor rows = Ops.affine(Ops.sub(lse, target), 1 - smoothing, 0);
-        if (smoothing != 0) {
-            rows = Ops.add(rows, Ops.affine(Ops.sub(lse, Ops.affine(sum, 1.0 / vocabTotal, 0)), smoothing, 0));
+        // logit must not turn the loss into NaN), then zero for ignored rows; s as the kernels take it (a
+        // float), so forward and backward differentiate the same function
+        float s = (float) smoothing;
+        Tensor rows = Ops.affine(Ops.sub(lse, target), 1 - (double) s, 0);
+        if (s != 0) {
+            rows = Ops.add(rows, Ops.affine(Ops.sub(lse, Ops.affine(sum, 1.0 / vocabTotal, 0)), s, 0));
         }
         rows = Ops.mul(rows, Tensor.of(keep, n).to(st).to(x.device()));
         Tensor y;
@@ -97,7 +99,6 @@ public final class VocabParallelCrossEntropy {
             }
             default -> throw new IllegalArgumentException("unknown reduction " + reduction);
         }
-        float s = (float) smoothing;
         return Graph.record("vocabParallelCrossEntropy", y, (d, need) -> {
             Tensor dloss = Tensor.empty(st, x.device(), n);
             dloss.backend().affine(d[0].to(st), scale, 0, dloss);

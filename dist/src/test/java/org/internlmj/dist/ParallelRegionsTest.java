@@ -15,12 +15,12 @@ import org.internlmj.tensor.Generator;
 import org.internlmj.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The region collectives give, on 2 and 3 thread ranks, the values and gradients of the same computation
- * on one rank: a two-layer block (column-parallel then row-parallel linear) with and without sequence
- * parallelism, the hidden-dimension gather and the sequence scatter.
+ * The region collectives give, on 2 and 3 ranks (threads, and TCP connections), the values and gradients of
+ * the same computation on one rank: a two-layer block (column-parallel then row-parallel linear) with and
+ * without sequence parallelism, the hidden-dimension gather and the sequence scatter.
  */
 class ParallelRegionsTest {
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
@@ -42,36 +42,34 @@ class ParallelRegionsTest {
         return new Tensor[] {y.data(), x.grad(), w1.grad(), w2.grad()};
     }
 
-    @ParameterizedTest(name = "tp {0}, sequence parallel {1}")
-    @ValueSource(ints = {1, 2, 3})
-    void columnThenRowParallelMatchesOneRank(int n) {
+    @ParameterizedTest(name = "{0}, tp {1}")
+    @CsvSource({"THREADS, 1", "THREADS, 2", "THREADS, 3", "TCP, 2"})
+    void columnThenRowParallelMatchesOneRank(Worlds.Engine engine, int n) {
         for (boolean sp : new boolean[] {false, true}) {
             Tensor[] ref = single();
             int m = M / n;
             int t = T / n;
-            try (ThreadWorld world = new ThreadWorld(n, TIMEOUT)) {
-                List<Tensor[]> out = world.run(g -> {
-                    int r = g.rank();
-                    // this rank's rows of W1 (column-parallel) and columns of W2 (row-parallel)
-                    Variable w1 = Variable.parameter(rand(2, M, H).narrow(0, r * m, m).contiguous());
-                    Variable w2 = Variable.parameter(rand(3, H, M).narrow(1, r * m, m).contiguous());
-                    Variable x = Variable.parameter(sp ? rand(1, T, H).narrow(0, r * t, t).contiguous() : rand(1, T, H));
-                    Variable in = sp ? ParallelRegions.gatherFromSequence(x, g) : ParallelRegions.copyToRegion(x, g);
-                    Variable partial = F.linear(F.tanh(F.linear(in, w1, null)), w2, null);
-                    Variable y = sp ? ParallelRegions.reduceScatterToSequence(partial, g)
-                            : ParallelRegions.reduceFromRegion(partial, g);
-                    Tensor c = sp ? rand(4, T, H).narrow(0, r * t, t) : rand(4, T, H);
-                    F.sum(F.mul(y, Variable.of(c))).backward();
-                    return new Tensor[] {y.data(), x.grad(), w1.grad(), w2.grad()};
-                });
-                for (int r = 0; r < n; r++) {
-                    Tensor[] o = out.get(r);
-                    String at = "rank " + r + " of " + n + (sp ? " with" : " without") + " sequence parallelism: ";
-                    assertClose(sp ? ref[0].narrow(0, r * t, t) : ref[0], o[0], 1e-6, 1e-5, at + "output");
-                    assertClose(sp ? ref[1].narrow(0, r * t, t) : ref[1], o[1], 1e-6, 1e-5, at + "input gradient");
-                    assertClose(ref[2].narrow(0, r * m, m), o[2], 1e-6, 1e-5, at + "W1 rows' gradient");
-                    assertClose(ref[3].narrow(1, r * m, m), o[3], 1e-6, 1e-5, at + "W2 columns' gradient");
-                }
+            List<Tensor[]> out = Worlds.run(engine, n, TIMEOUT, g -> {
+                int r = g.rank();
+                // this rank's rows of W1 (column-parallel) and columns of W2 (row-parallel)
+                Variable w1 = Variable.parameter(rand(2, M, H).narrow(0, r * m, m).contiguous());
+                Variable w2 = Variable.parameter(rand(3, H, M).narrow(1, r * m, m).contiguous());
+                Variable x = Variable.parameter(sp ? rand(1, T, H).narrow(0, r * t, t).contiguous() : rand(1, T, H));
+                Variable in = sp ? ParallelRegions.gatherFromSequence(x, g) : ParallelRegions.copyToRegion(x, g);
+                Variable partial = F.linear(F.tanh(F.linear(in, w1, null)), w2, null);
+                Variable y = sp ? ParallelRegions.reduceScatterToSequence(partial, g)
+                        : ParallelRegions.reduceFromRegion(partial, g);
+                Tensor c = sp ? rand(4, T, H).narrow(0, r * t, t) : rand(4, T, H);
+                F.sum(F.mul(y, Variable.of(c))).backward();
+                return new Tensor[] {y.data(), x.grad(), w1.grad(), w2.grad()};
+            });
+            for (int r = 0; r < n; r++) {
+                Tensor[] o = out.get(r);
+                String at = "rank " + r + " of " + n + (sp ? " with" : " without") + " sequence parallelism: ";
+                assertClose(sp ? ref[0].narrow(0, r * t, t) : ref[0], o[0], 1e-6, 1e-5, at + "output");
+                assertClose(sp ? ref[1].narrow(0, r * t, t) : ref[1], o[1], 1e-6, 1e-5, at + "input gradient");
+                assertClose(ref[2].narrow(0, r * m, m), o[2], 1e-6, 1e-5, at + "W1 rows' gradient");
+                assertClose(ref[3].narrow(1, r * m, m), o[3], 1e-6, 1e-5, at + "W2 columns' gradient");
             }
         }
     }

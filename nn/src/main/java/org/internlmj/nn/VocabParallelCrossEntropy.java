@@ -82,23 +82,8 @@ public final class VocabParallelCrossEntropy {
             rows = Ops.add(rows, Ops.affine(Ops.sub(lse, Ops.affine(sum, 1.0 / vocabTotal, 0)), s, 0));
         }
         rows = Ops.mul(rows, Tensor.of(keep, n).to(st).to(x.device()));
-        Tensor y;
-        double scale;
-        switch (reduction) {
-            case NONE -> {
-                y = rows;
-                scale = 1;
-            }
-            case SUM -> {
-                y = Ops.sumAll(rows);
-                scale = 1;
-            }
-            case MEAN -> {
-                scale = 1.0 / kept;
-                y = Ops.affine(Ops.sumAll(rows), scale, 0);
-            }
-            default -> throw new IllegalArgumentException("unknown reduction " + reduction);
-        }
+        Tensor y = reduction.apply(rows, kept);
+        double scale = reduction.rowScale(kept);
         return Graph.record("vocabParallelCrossEntropy", y, (d, need) -> {
             Tensor dloss = Tensor.empty(st, x.device(), n);
             dloss.backend().affine(d[0].to(st), scale, 0, dloss);

@@ -47,27 +47,39 @@ final class CrossEntropy {
         RowView.Statistic z = RowView.statistic(op, "lse", lse, n);
         RowView xv = RowView.of(op, "logits", logits);
         float[] l = new float[n];
-        parallel.forRange(n, Math.max(1, GRAIN_ELEMENTS / Math.max(1, v)), (start, end) -> {
+        eachRow(parallel, xv, (r, x, off, rowLse, rowSum) -> {
+            z.set(r, (float) rowLse);
+            if (y[r] == ignoreIndex) {
+                l[r] = 0f;
+            } else {
+                double nll = rowLse - x[off + y[r]];
+                // Without smoothing the mean term is left out rather than multiplied by 0, so a masked
+                // (-inf) logit does not make the loss NaN.
+                l[r] = (float) (smoothing == 0 ? nll : (1.0 - smoothing) * nll + smoothing * (rowLse - rowSum / v));
+            }
+        });
+        RowView.storeVector(l, loss);
+    }
+
+    /** What a row pass hands on per row: the row (in {@code x} from {@code off}), its log-sum-exp and sum. */
+    @FunctionalInterface
+    private interface RowStats {
+        void accept(int row, float[] x, int off, double lse, double sum);
+    }
+
+    /** One pass over every row of {@code xv}, in parallel: {@link #logSumExp}, then {@code out}. */
+    private static void eachRow(Parallel parallel, RowView xv, RowStats out) {
+        int v = xv.width;
+        parallel.forRange(xv.rows, Math.max(1, GRAIN_ELEMENTS / Math.max(1, v)), (start, end) -> {
             float[] xs = xv.scratch();
             float[] xa = xv.array(xs);
             double[] stats = new double[2];
             for (int r = start; r < end; r++) {
                 int xo = xv.load(r, xs);
                 logSumExp(xa, xo, v, stats);
-                double rowLse = stats[0];
-                z.set(r, (float) rowLse);
-                if (y[r] == ignoreIndex) {
-                    l[r] = 0f;
-                } else {
-                    double nll = rowLse - xa[xo + y[r]];
-                    // Without smoothing the mean term is left out rather than multiplied by 0, so a masked
-                    // (-inf) logit does not make the loss NaN.
-                    l[r] = (float) (smoothing == 0 ? nll
-                            : (1.0 - smoothing) * nll + smoothing * (rowLse - stats[1] / v));
-                }
+                out.accept(r, xa, xo, stats[0], stats[1]);
             }
         });
-        RowView.storeVector(l, loss);
     }
 
     /** Writes {@code stats[0] = log(sum(exp(x)))} and {@code stats[1] = sum(x)} of one row. */
@@ -133,19 +145,12 @@ final class CrossEntropy {
         RowView.Statistic t = RowView.statistic(op, "target", target, n);
         RowView.Statistic total = RowView.statistic(op, "sum", sum, n);
         RowView xv = RowView.of(op, "logits", logits);
-        parallel.forRange(n, Math.max(1, GRAIN_ELEMENTS / Math.max(1, v)), (start, end) -> {
-            float[] xs = xv.scratch();
-            float[] xa = xv.array(xs);
-            double[] stats = new double[2];
-            for (int r = start; r < end; r++) {
-                int xo = xv.load(r, xs);
-                logSumExp(xa, xo, v, stats);
-                z.set(r, (float) stats[0]);
-                total.set(r, (float) stats[1]);
-                // in long: a label far below the shard must not wrap around into it
-                long local = (long) y[r] - vocabStart;
-                t.set(r, local >= 0 && local < v ? xa[xo + (int) local] : 0f);
-            }
+        eachRow(parallel, xv, (r, x, off, rowLse, rowSum) -> {
+            z.set(r, (float) rowLse);
+            total.set(r, (float) rowSum);
+            // in long: a label far below the shard must not wrap around into it
+            long local = (long) y[r] - vocabStart;
+            t.set(r, local >= 0 && local < v ? x[off + (int) local] : 0f);
         });
     }
 

@@ -50,27 +50,35 @@ extern "C" __global__ void ce_partial(const void* logits, int ldt, long long row
     }
 }
 
+// Row r's log-sum-exp from its chunks' (max, sum of exp(x - max)) in chunk order (NaN if any chunk saw
+// one); its logit sum into `sum`.
+__device__ __forceinline__ float combine_chunks(const float* pm, const float* ps, const double* psum, int chunks,
+                                                int r, double& sum) {
+    const float* m = pm + (long long)r * chunks;
+    const float* s = ps + (long long)r * chunks;
+    float mAll = -f_inf();
+    bool nan = false;
+    for (int c = 0; c < chunks; ++c) {
+        if (m[c] != m[c]) nan = true;
+        mAll = fmaxf(mAll, m[c]);
+    }
+    float sAll = 0.0f;
+    sum = 0.0;
+    for (int c = 0; c < chunks; ++c) {
+        if (m[c] != -f_inf()) sAll += s[c] * expf(m[c] - mAll);
+        sum += psum[(long long)r * chunks + c];
+    }
+    return nan ? f_nan() : mAll + logf(sAll);
+}
+
 extern "C" __global__ void ce_finalize(const void* logits, int ldt, long long rowStride, long long off,
                                        const void* labels, int lbdt, long long lbStride, long long lbOff, int rows,
                                        int vocab, int chunks, const float* pm, const float* ps, const double* psum,
                                        int ignoreIndex, float smoothing, float* loss, long long lossStride,
                                        float* lse, long long lseStride, Status* status) {
     for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += gridDim.x * blockDim.x) {
-        const float* m = pm + (long long)r * chunks;
-        const float* s = ps + (long long)r * chunks;
-        float mAll = -f_inf();
-        bool nan = false;
-        for (int c = 0; c < chunks; ++c) {
-            if (m[c] != m[c]) nan = true;
-            mAll = fmaxf(mAll, m[c]);
-        }
-        float sAll = 0.0f;
-        double sum = 0.0;
-        for (int c = 0; c < chunks; ++c) {
-            if (m[c] != -f_inf()) sAll += s[c] * expf(m[c] - mAll);
-            sum += psum[(long long)r * chunks + c];
-        }
-        float z = nan ? f_nan() : mAll + logf(sAll);
+        double sum;
+        float z = combine_chunks(pm, ps, psum, chunks, r, sum);
         lse[(long long)r * lseStride] = z;
         long long y = load_index(labels, lbdt, lbOff + (long long)r * lbStride);
         float l = 0.0f;
@@ -94,21 +102,8 @@ extern "C" __global__ void ce_shard_finalize(const void* logits, int ldt, long l
                                              const float* ps, const double* psum, float* lse, long long lseStride,
                                              float* target, long long targetStride, float* sum, long long sumStride) {
     for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += gridDim.x * blockDim.x) {
-        const float* m = pm + (long long)r * chunks;
-        const float* s = ps + (long long)r * chunks;
-        float mAll = -f_inf();
-        bool nan = false;
-        for (int c = 0; c < chunks; ++c) {
-            if (m[c] != m[c]) nan = true;
-            mAll = fmaxf(mAll, m[c]);
-        }
-        float sAll = 0.0f;
-        double total = 0.0;
-        for (int c = 0; c < chunks; ++c) {
-            if (m[c] != -f_inf()) sAll += s[c] * expf(m[c] - mAll);
-            total += psum[(long long)r * chunks + c];
-        }
-        lse[(long long)r * lseStride] = nan ? f_nan() : mAll + logf(sAll);
+        double total;
+        lse[(long long)r * lseStride] = combine_chunks(pm, ps, psum, chunks, r, total);
         sum[(long long)r * sumStride] = (float)total;
         long long local = load_index(labels, lbdt, lbOff + (long long)r * lbStride) - start;
         target[(long long)r * targetStride] =

@@ -319,7 +319,8 @@ public final class Trainer implements AutoCloseable {
     public double fit(long stopAt) throws IOException {
         int total = cfg.data().totalSteps();
         long until = Math.min(stopAt, total);
-        double stepFlops = Flops.internlmStepFlops(cfg);
+        // InternLM's TFLOPS are per GPU: a data-parallel replica's FLOPs shared by its tensor (x pipeline) ranks
+        double stepFlops = Flops.internlmStepFlops(cfg) * ctx.layout().data() / ctx.world().size();
         long started = System.nanoTime();
         long stepsAtStart = state.step();
         double lastLoss = Double.NaN;

@@ -20,6 +20,7 @@ import org.internlmj.dist.GradScaler;
 import org.internlmj.dist.HybridZeroOptimizer;
 import org.internlmj.nn.Module;
 import org.internlmj.nn.Parameter;
+import org.internlmj.nn.TensorSplit;
 import org.internlmj.tensor.MemoryScope;
 import org.internlmj.tensor.Shapes;
 import org.internlmj.tensor.Tensor;
@@ -29,9 +30,13 @@ import org.internlmj.trainer.data.TokenizedWriter;
 /**
  * Checkpoint folders on disk:
  * <pre>
- *   model_tp0_pp0.safetensors              model weights in the model dtype, InternLM's parameter names
- *   optimizer_tp0_pp0_zo0.safetensors      fp32 master weights (when the model is not fp32) and Adam moments
- *   meta.json                              step, sampler, scaler, optimizer step, config, SHA-256 of every file
+ *   model_tp{t}_pp0.safetensors            model weights in the model dtype, InternLM's parameter names: tensor
+ *                                          rank t's parts of split weights (how each was cut in the file's
+ *                                          metadata, "tensor_split") and the replicated ones whole
+ *   optimizer_tp{t}_pp0_zo{z}.safetensors  fp32 master weights (when the model is not fp32) and Adam moments of
+ *                                          tensor rank t's parameters held by ZeRO rank z
+ *   meta.json                              step, sampler, scaler, optimizer step, topology, config, SHA-256 of
+ *                                          every file
  * </pre>
  * A checkpoint is written into {@code <name>.partial-*}, every file fsync'd, {@code meta.json} last, and
  * the folder renamed to {@code <name>} (replacing an older one of that name only once the new one is
@@ -41,6 +46,8 @@ import org.internlmj.trainer.data.TokenizedWriter;
 public final class CheckpointStore {
     public static final String MODEL_FILE = "model_tp0_pp0.safetensors";
     public static final String OPTIMIZER_FILE = "optimizer_tp0_pp0_zo0.safetensors";
+    /** Model-file metadata: JSON object from parameter name to {@code dim:groups} for split weights. */
+    static final String SPLIT_KEY = "tensor_split";
     public static final String META_FILE = "meta.json";
     static final String FORMAT = "internlmj-checkpoint";
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -59,14 +66,25 @@ public final class CheckpointStore {
      * What this process writes into a checkpoint and how the ranks meet: the main rank prepares the folder
      * and writes meta.json; the model file comes from one rank per tensor/pipeline shard (data rank 0);
      * the optimizer shards from the first ZeRO group ({@code zeroIndex} = this rank's index in it, -1 if it
-     * writes none); {@code barrier} waits for every rank.
+     * writes none); {@code barrier} waits for every rank. {@code tensorRank} names this rank's files.
      */
     public record Participation(boolean main, boolean writesModel, int zeroIndex, Runnable barrier, boolean shared,
-                                int dataSize, int zeroSize, java.util.function.LongUnaryOperator fromMain) {
+                                int dataSize, int zeroSize, java.util.function.LongUnaryOperator fromMain,
+                                int tensorRank, int tensorSize) {
         /** A single process writing everything. */
         public static Participation solo() {
-            return new Participation(true, true, 0, () -> { }, false, 1, 1, v -> v);
+            return new Participation(true, true, 0, () -> { }, false, 1, 1, v -> v, 0, 1);
         }
+    }
+
+    /** The model file of tensor rank {@code t}. */
+    public static String modelFile(int t) {
+        return "model_tp" + t + "_pp0.safetensors";
+    }
+
+    /** The optimizer file of tensor rank {@code t}, ZeRO rank {@code z}. */
+    public static String optimizerFile(int t, int z) {
+        return "optimizer_tp" + t + "_pp0_zo" + z + ".safetensors";
     }
 
     /** Writes {@code content} as the checkpoint folder {@code root/name}, atomically (one process). */
@@ -89,11 +107,18 @@ public final class CheckpointStore {
         who.barrier().run();
         try {
             if (who.writesModel()) {
-                SafeTensors.write(tmp.resolve(MODEL_FILE), content.model(), Map.of("format", "pt"));
+                Map<String, String> metadata = new LinkedHashMap<>();
+                metadata.put("format", "pt");
+                if (!content.tensorSplits().isEmpty()) {
+                    ObjectNode splits = JSON.createObjectNode();
+                    content.tensorSplits().forEach(splits::put);
+                    metadata.put(SPLIT_KEY, splits.toString());
+                }
+                SafeTensors.write(tmp.resolve(modelFile(who.tensorRank())), content.model(), metadata);
             }
             if (who.zeroIndex() >= 0 && !content.optimizer().isEmpty()) {
-                SafeTensors.write(tmp.resolve("optimizer_tp0_pp0_zo" + who.zeroIndex() + ".safetensors"),
-                        content.optimizer(), Map.of());
+                SafeTensors.write(tmp.resolve(optimizerFile(who.tensorRank(), who.zeroIndex())), content.optimizer(),
+                        Map.of());
             }
             who.barrier().run();
             Path dest = root.resolve(name);
@@ -159,7 +184,7 @@ public final class CheckpointStore {
             gn.put("hysteresis_step", g.hysteresisStep());
         }
         meta.put("tokenizer", c.tokenizer());
-        meta.set("topology", JSON.createObjectNode().put("tensor", 1).put("pipeline", 1).put("data", who.dataSize())
+        meta.set("topology", JSON.createObjectNode().put("tensor", who.tensorSize()).put("pipeline", 1).put("data", who.dataSize())
                 .put("zero", who.zeroSize()));
         meta.set("config", c.config());
         ObjectNode files = meta.putObject("files");
@@ -190,6 +215,11 @@ public final class CheckpointStore {
 
         public String tokenizer() {
             return meta.path("tokenizer").asText("byte");
+        }
+
+        /** The tensor-parallel size that wrote the checkpoint (1 for checkpoints from before tensor parallelism). */
+        public int tensorSize() {
+            return meta.path("topology").path("tensor").asInt(1);
         }
 
         public boolean hasOptimizer() {
@@ -248,9 +278,149 @@ public final class CheckpointStore {
         return new Loaded(folder, meta);
     }
 
-    /** Copies weights from a checkpoint into the model; shape mismatches are listed all together. */
+    /**
+     * Copies weights from a checkpoint into the model; shape mismatches are listed all together. A model
+     * split over as many tensor ranks as the checkpoint's reads its own model file; otherwise the full
+     * tensors are put back together from every tensor rank's file and cut as this model is split (a
+     * checkpoint of any tensor size loads into a model of any other).
+     */
     public static void loadModel(Loaded ckpt, Module model) throws IOException {
-        loadWeights(ckpt.folder().resolve(MODEL_FILE), model);
+        int[] tp = tensorLayout(model);
+        if (ckpt.tensorSize() == tp[1]) {
+            loadWeights(ckpt.folder().resolve(modelFile(tp[0])), model);
+            return;
+        }
+        try (ShardedWeights w = ShardedWeights.open(ckpt)) {
+            List<String> problems = new ArrayList<>();
+            Map<String, Parameter> params = model.namedParameters();
+            for (Parameter p : params.values()) {
+                int[] full = w.fullShape(p.name());
+                if (full == null) {
+                    problems.add(p.name() + ": missing from the checkpoint (expected shape " + Shapes.str(p.fullShape()) + ")");
+                } else if (!java.util.Arrays.equals(full, p.fullShape())) {
+                    problems.add(p.name() + ": expected shape " + Shapes.str(p.fullShape()) + ", found " + Shapes.str(full));
+                }
+            }
+            for (String name : w.names()) {
+                if (!params.containsKey(name)) {
+                    problems.add(name + ": in the checkpoint but not in the model");
+                }
+            }
+            if (!problems.isEmpty()) {
+                throw new CheckpointException(ckpt.folder() + " (tensor size " + ckpt.tensorSize()
+                        + ") does not fit the model:\n  " + String.join("\n  ", problems));
+            }
+            for (Parameter p : params.values()) {
+                try (MemoryScope scope = MemoryScope.open()) {
+                    Tensor full = w.read(p.name());
+                    if (p.split() == null) {
+                        p.data().copyFrom(full);
+                    } else {
+                        Tensor part = Tensor.empty(full.dtype(), full.device(), p.data().shape());
+                        p.split().cut(full, part);
+                        p.data().copyFrom(part);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Every weight of a checkpoint as the full tensor (tensor ranks' parts put back together), by name, in
+     * the order of the first tensor rank's file: for export, or to look at a checkpoint without its model.
+     */
+    public static Map<String, Tensor> readFullWeights(Loaded ckpt) throws IOException {
+        try (ShardedWeights w = ShardedWeights.open(ckpt)) {
+            Map<String, Tensor> out = new LinkedHashMap<>();
+            for (String name : w.names()) {
+                out.put(name, w.read(name));
+            }
+            return out;
+        }
+    }
+
+    /** {rank, size} of the tensor-parallel split of a model's parameters ({0, 1} when nothing is split). */
+    private static int[] tensorLayout(Module model) {
+        for (Parameter p : model.parameters()) {
+            if (p.split() != null) {
+                return new int[] {p.split().rank(), p.split().size()};
+            }
+        }
+        return new int[] {0, 1};
+    }
+
+    /** The model files of every tensor rank of a checkpoint, read as full tensors. */
+    private static final class ShardedWeights implements AutoCloseable {
+        private final List<SafeTensors.Reader> readers = new ArrayList<>();
+        private final Map<String, String> splits = new LinkedHashMap<>();
+
+        static ShardedWeights open(Loaded ckpt) throws IOException {
+            ShardedWeights w = new ShardedWeights();
+            try {
+                for (int t = 0; t < ckpt.tensorSize(); t++) {
+                    Path f = ckpt.folder().resolve(modelFile(t));
+                    if (!Files.isRegularFile(f)) {
+                        throw new CheckpointException(f, "missing: the checkpoint's topology says " + ckpt.tensorSize()
+                                + " tensor ranks");
+                    }
+                    w.readers.add(SafeTensors.open(f));
+                }
+                String json = w.readers.getFirst().metadata().get(SPLIT_KEY);
+                if (json != null) {
+                    JSON.readTree(json).fields().forEachRemaining(e -> w.splits.put(e.getKey(), e.getValue().asText()));
+                }
+                return w;
+            } catch (IOException | RuntimeException e) {
+                w.close();
+                throw e;
+            }
+        }
+
+        List<String> names() {
+            return List.copyOf(readers.getFirst().entries().keySet());
+        }
+
+        /** The shape of the full tensor, or null when the checkpoint has no such weight. */
+        int[] fullShape(String name) {
+            SafeTensors.Entry e = readers.getFirst().entries().get(name);
+            if (e == null) {
+                return null;
+            }
+            int[] shape = e.shape().clone();
+            String split = splits.get(name);
+            if (split != null) {
+                shape[Integer.parseInt(split.split(":")[0])] *= readers.size();
+            }
+            return shape;
+        }
+
+        Tensor read(String name) {
+            String split = splits.get(name);
+            if (split == null) {
+                return readers.getFirst().read(name); // replicated: every tensor rank holds the same
+            }
+            String[] dg = split.split(":");
+            int dim = Integer.parseInt(dg[0]);
+            int groups = Integer.parseInt(dg[1]);
+            Tensor first = readers.getFirst().read(name);
+            Tensor full = Tensor.empty(first.dtype(), first.device(), fullShape(name));
+            for (int t = 0; t < readers.size(); t++) {
+                Tensor part = t == 0 ? first : readers.get(t).read(name);
+                if (!part.sameShape(first)) {
+                    throw new CheckpointException(name + ": tensor rank " + t + " holds shape " + Shapes.str(part.shape())
+                            + ", rank 0 holds " + Shapes.str(first.shape()));
+                }
+                new TensorSplit(dim, groups, t, readers.size()).place(part, full);
+            }
+            return full;
+        }
+
+        @Override
+        public void close() {
+            for (SafeTensors.Reader r : readers) {
+                r.close();
+            }
+        }
     }
 
     /** Copies the tensors of a safetensors file into the model's parameters of the same names. */
@@ -289,12 +459,21 @@ public final class CheckpointStore {
      * whole tensors or slices ({@code name@start-end}) found there, so the ZeRO group size may change.
      */
     public static void loadOptimizer(Loaded ckpt, Module model, HybridZeroOptimizer optimizer) throws IOException {
+        int[] tp = tensorLayout(model);
+        if (ckpt.tensorSize() != tp[1]) {
+            throw new CheckpointException(ckpt.folder(), "was written with parallel.tensor = " + ckpt.tensorSize()
+                    + " and this run has " + tp[1] + ": optimizer state is only resumed with the same tensor size; "
+                    + "load the weights alone (ckpt.load_model_only_folder, or load_ckpt_info with content "
+                    + "[\"model\"]), which any tensor size reads");
+        }
         List<Path> files = new ArrayList<>();
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(ckpt.folder(), "optimizer_*.safetensors")) {
+        String prefix = "optimizer_tp" + tp[0] + "_pp0_zo";
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(ckpt.folder(), prefix + "*.safetensors")) {
             ds.forEach(files::add);
         }
         if (files.isEmpty()) {
-            throw new CheckpointException(ckpt.folder(), "holds no optimizer state (optimizer_*.safetensors)");
+            throw new CheckpointException(ckpt.folder(), "holds no optimizer state of tensor rank " + tp[0] + " ("
+                    + prefix + "*.safetensors)");
         }
         files.sort(null);
         List<SafeTensors.Reader> readers = new ArrayList<>();

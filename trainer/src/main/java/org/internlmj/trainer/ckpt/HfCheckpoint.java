@@ -258,19 +258,22 @@ public final class HfCheckpoint {
         return out;
     }
 
-    /** Loads a HF folder's weights into {@code model} (shape mismatches listed together). */
+    /**
+     * Loads a HF folder's weights into {@code model} (shape mismatches listed together); a tensor-parallel
+     * model takes its part of each split weight.
+     */
     public static void importInto(Path folder, Module model) throws IOException {
         int layers = (int) model.parameters().stream().filter(p -> p.name().endsWith("norm1.weight")).count();
-        Tensor emb = model.namedParameters().get("embedding.weight").data();
+        int hidden = model.namedParameters().get("embedding.weight").fullShape()[1];
         try (MemoryScope scope = MemoryScope.open()) {
-            Map<String, Tensor> w = read(folder, layers, emb.size(1));
+            Map<String, Tensor> w = read(folder, layers, hidden);
             List<String> problems = new ArrayList<>();
             for (Parameter p : model.parameters()) {
                 Tensor t = w.get(p.name());
                 if (t == null) {
                     problems.add(p.name() + ": missing");
-                } else if (!t.sameShape(p.data())) {
-                    problems.add(p.name() + ": expected shape " + Shapes.str(p.data().shape()) + ", found "
+                } else if (!java.util.Arrays.equals(t.shape(), p.fullShape())) {
+                    problems.add(p.name() + ": expected shape " + Shapes.str(p.fullShape()) + ", found "
                             + Shapes.str(t.shape()));
                 }
             }
@@ -278,7 +281,14 @@ public final class HfCheckpoint {
                 throw new CheckpointException(folder + " does not fit the model:\n  " + String.join("\n  ", problems));
             }
             for (Parameter p : model.parameters()) {
-                p.data().copyFrom(w.get(p.name()));
+                Tensor t = w.get(p.name());
+                if (p.split() == null) {
+                    p.data().copyFrom(t);
+                } else {
+                    Tensor part = Tensor.empty(t.dtype(), Device.CPU, p.data().shape());
+                    p.split().cut(t.contiguous(), part);
+                    p.data().copyFrom(part);
+                }
             }
         }
     }

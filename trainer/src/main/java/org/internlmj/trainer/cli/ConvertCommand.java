@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -13,7 +12,6 @@ import org.internlmj.tensor.Tensor;
 import org.internlmj.trainer.ckpt.CheckpointContent;
 import org.internlmj.trainer.ckpt.CheckpointStore;
 import org.internlmj.trainer.ckpt.HfCheckpoint;
-import org.internlmj.trainer.ckpt.SafeTensors;
 import org.internlmj.trainer.ckpt.TrainState;
 import org.internlmj.trainer.config.ConfigTree;
 import org.internlmj.trainer.config.TrainConfig;
@@ -62,13 +60,9 @@ final class ConvertCommand implements Callable<Integer> {
             }
             CheckpointStore.Loaded c = CheckpointStore.open(source.ckpt);
             TrainConfig cfg = TrainConfig.from(ConfigTree.parse(c.config().toString(), source.ckpt + "/meta.json", List.of()));
-            try (MemoryScope scope = MemoryScope.open();
-                 SafeTensors.Reader r = SafeTensors.open(c.folder().resolve(CheckpointStore.MODEL_FILE))) {
-                Map<String, Tensor> w = new LinkedHashMap<>();
-                for (String k : r.entries().keySet()) {
-                    w.put(k, r.read(k));
-                }
-                HfCheckpoint.export(w, cfg.model(), toHf, parseSize(maxShard));
+            try (MemoryScope scope = MemoryScope.open()) {
+                // a tensor-parallel checkpoint's split weights are put back together first
+                HfCheckpoint.export(CheckpointStore.readFullWeights(c), cfg.model(), toHf, parseSize(maxShard));
             }
             out.println("exported " + source.ckpt + " (step " + c.step() + ") to " + toHf);
             return 0;

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@code internlmj train} across processes: two ranks started by {@code mpirun} (MPI process group) and by
  * {@code internlmj launch} (TCP process group) train the tiny model to the same losses as one process with
- * the same global batch.
+ * the same global batch; so do four MPI ranks as 2 data-parallel x 2 tensor-parallel ranks.
  */
 class DistributedCliTest {
     @TempDir
@@ -31,10 +31,20 @@ class DistributedCliTest {
             .replace("valid_every: 3", "valid_every: 0")
             .replace("enable_save_ckpt: true", "enable_save_ckpt: false");
 
+    /** Four heads and a vocabulary of 260: the tiny model split over 2 tensor ranks. */
+    private static String model(int tensor) {
+        return tensor == 1 ? CONFIG : CONFIG.replace("num_attention_heads: 2", "num_attention_heads: 4")
+                .replace("vocab_size: 259", "vocab_size: 260");
+    }
+
     private List<Double> single() throws IOException {
+        return single(1);
+    }
+
+    private List<Double> single(int tensor) throws IOException {
         Path d = Files.createDirectories(dir.resolve("single"));
         Files.createSymbolicLink(d.resolve("data"), dir.resolve("data"));
-        try (Trainer t = new Trainer(TrainConfig.parse(CONFIG, List.of("data.micro_num=4")), d, s -> { })) {
+        try (Trainer t = new Trainer(TrainConfig.parse(model(tensor), List.of("data.micro_num=4")), d, s -> { })) {
             t.fit();
         }
         return losses(d);
@@ -59,20 +69,21 @@ class DistributedCliTest {
         }
     }
 
-    @org.junit.jupiter.params.ParameterizedTest(name = "{0} MPI ranks, zero1 {1}, overlap {2}")
-    @org.junit.jupiter.params.provider.CsvSource({"2, -1, true", "4, 2, false"})
-    void mpiRanksMatchOneProcess(int ranks, int zero1, boolean overlap) throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0} MPI ranks, zero1 {1}, overlap {2}, tensor {3}")
+    @org.junit.jupiter.params.provider.CsvSource({"2, -1, true, 1", "4, 2, false, 1", "4, -1, true, 2"})
+    void mpiRanksMatchOneProcess(int ranks, int zero1, boolean overlap, int tensor) throws Exception {
         Path mpirun = onPath("mpirun");
         assumeTrue(mpirun != null, "mpirun is not on PATH (install openmpi-bin)");
         NativeLibrary.Lookup lib = NativeLibrary.find(KnownLibraries.MPI);
         assumeTrue(lib.found(), () -> "libmpi is missing (install libopenmpi-dev): " + lib.describe());
         TinyRun.prepareData(dir);
-        List<Double> expected = single();
+        List<Double> expected = single(tensor);
         Path d = rankDir("mpi");
-        Files.writeString(d.resolve("config.yaml"), CONFIG.replace("micro_num: 2", "micro_num: " + 4 / ranks)
+        // the global batch of the single run: micro_num x data-parallel ranks = 4
+        Files.writeString(d.resolve("config.yaml"), model(tensor).replace("micro_num: 2", "micro_num: " + 4 * tensor / ranks)
                 .replace("hybrid_zero_optimizer: {clip_grad_norm: 1.0}", "hybrid_zero_optimizer: {clip_grad_norm: 1.0, "
                         + "overlap_sync_grad: " + overlap + ", overlap_sync_param: " + overlap + "}")
-                + "parallel: {zero1: " + zero1 + "}\n");
+                + "parallel: {zero1: " + zero1 + ", tensor: " + tensor + "}\n");
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> cmd = new ArrayList<>(List.of(mpirun.toString(), "--allow-run-as-root", "--oversubscribe", "-np", Integer.toString(ranks),
                 "--mca", "plm", "isolated", "--bind-to", "none", "--mca", "btl_vader_single_copy_mechanism", "none",

@@ -175,6 +175,26 @@ class InternLMTest {
     }
 
     @Test
+    void aTokenizerJsonBesideTheWeightsIsTheModelsTokenizer() throws IOException {
+        Path copy = dir.resolve("with-tokenizer");
+        try (var walk = Files.walk(checkpoint)) {
+            for (Path p : walk.toList()) {
+                Path target = copy.resolve(checkpoint.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(target);
+                } else {
+                    Files.copy(p, target);
+                }
+            }
+        }
+        Files.writeString(copy.resolve("tokenizer.json"), TokenizerTest.WORD_LEVEL);
+        try (InternLM lm = InternLM.load(copy)) {
+            assertEquals(copy.resolve("tokenizer.json").toString(), lm.tokenizer().name());
+            assertEquals(2, lm.score("hello world").tokens(), "two words, two tokens");
+        }
+    }
+
+    @Test
     void foldersThatAreNotModelsAreExplained() throws IOException {
         assertThrows(NoSuchFileException.class, () -> InternLM.load(dir.resolve("missing")));
         Path other = Files.createDirectories(dir.resolve("other"));

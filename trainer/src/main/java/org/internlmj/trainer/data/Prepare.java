@@ -26,7 +26,8 @@ import org.internlmj.trainer.tokenizer.Tokenizer;
  * document per file) and JSONL files ({@code {"text": ...}} per line, one document per line) become
  * {@code out/train/<name>.bin(.meta)} and {@code out/valid/<name>.bin(.meta)}. Each document is
  * {@code [BOS] + tokens + [EOS]}, as InternLM's tokenizer script writes it. A document goes to the
- * validation split by a hash of its source and position, so the split is stable when inputs are added.
+ * validation split by a hash of its source (its path relative to the inputs' common folder) and position,
+ * so the split is stable when inputs are added and when the whole tree moves.
  * The whole output folder is built under a temporary name and renamed into place at the end.
  */
 public final class Prepare {
@@ -95,8 +96,12 @@ public final class Prepare {
         return build(out, name, force, tokenizer, validFraction, sink -> {
             long consumed = 0;
             int skipped = 0;
+            Path root = commonParent(files);
             for (Path f : files) {
                 String fname = f.getFileName().toString();
+                // Named for the split relative to the inputs' common folder, so the split does not change when
+                // the whole tree moves (another clone, another temp folder).
+                String key = root.relativize(f.toAbsolutePath().normalize()).toString();
                 if (fname.endsWith(".jsonl") || fname.endsWith(".json")) {
                     int line = 0;
                     try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
@@ -117,7 +122,7 @@ public final class Prepare {
                             if (t == null || !t.isTextual()) {
                                 throw new DataFormatException(f, consumed, "line " + line + " has no string \"" + textKey + "\"");
                             }
-                            sink.add(t.textValue(), f + "#" + line);
+                            sink.add(t.textValue(), key + "#" + line);
                             progress.accept(consumed);
                         }
                     }
@@ -130,7 +135,7 @@ public final class Prepare {
                         String text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPLACE)
                                 .onUnmappableCharacter(CodingErrorAction.REPLACE).decode(java.nio.ByteBuffer.wrap(bytes))
                                 .toString();
-                        sink.add(text, f.toString());
+                        sink.add(text, key);
                     }
                     progress.accept(consumed);
                 }
@@ -155,6 +160,22 @@ public final class Prepare {
             }
             return 0;
         });
+    }
+
+    /** The deepest folder that holds every file of {@code files} (absolute, normalised). */
+    static Path commonParent(List<Path> files) {
+        Path common = null;
+        for (Path f : files) {
+            Path parent = f.toAbsolutePath().normalize().getParent();
+            if (common == null) {
+                common = parent;
+            } else {
+                while (!parent.startsWith(common)) {
+                    common = common.getParent();
+                }
+            }
+        }
+        return common == null ? Path.of("").toAbsolutePath() : common;
     }
 
     /** Where a source's documents go: {@code key} names the document for the train/valid split. */

@@ -87,7 +87,7 @@ class DataParallelTest {
             double[] b = toDouble(weights.get(0)[i]);
             // summation order differs (micro-batches on one rank vs an all-reduce of per-rank sums); with updates
             // proportional to the gradients (adam_eps, above) that stays at float noise
-            TensorAssert.assertClose(a, b, 1e-7, 1e-5, "parameter " + i);
+            TensorAssert.assertClose(a, b, 2e-6, 1e-4, "parameter " + i);
             double rel = TensorAssert.relativeError(a, b);
             assertTrue(rel < 1e-4, "parameter " + i + ": ||dp - single|| / ||single|| = " + rel);
         }

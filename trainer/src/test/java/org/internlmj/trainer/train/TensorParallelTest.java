@@ -136,7 +136,9 @@ class TensorParallelTest {
                     expected = part;
                 }
                 // summation orders differ (row-parallel partial sums, the vocabulary-parallel loss)
-                TensorAssert.assertClose(expected, e.getValue(), 1e-7, 1e-5, "rank " + r + " (tp " + tp + "): " + e.getKey());
+                // Float noise of a different summation order, grown over 5 Adam steps: up to ~3e-7 seen on a clean
+                // clone; a wrong shard or a missing reduction moves weights by the size of an update (~1e-3).
+                TensorAssert.assertClose(expected, e.getValue(), 2e-6, 1e-4, "rank " + r + " (tp " + tp + "): " + e.getKey());
                 double rel = TensorAssert.relativeError(expected, e.getValue());
                 assertTrue(rel < 1e-5, "rank " + r + ": " + e.getKey() + " ||tp - single|| / ||single|| = " + rel);
             }

@@ -51,7 +51,7 @@ done
 rm -rf "$classes/META-INF/versions"
 find "$classes" -name module-info.class -delete
 modules=$("$JAVA_HOME/bin/jdeps" --ignore-missing-deps --print-module-deps "$classes")
-modules="$modules,jdk.incubator.vector,jdk.crypto.ec,jdk.zipfs,jdk.management"
+modules=$(echo "$modules,jdk.incubator.vector,jdk.crypto.ec,jdk.zipfs,jdk.management" | tr ',' '\n' | sort -u | paste -sd, -)
 echo "dist.sh: runtime modules: $modules" >&2
 "$JAVA_HOME/bin/jlink" --add-modules "$modules" --output "$stage/runtime" \
   --strip-debug --no-man-pages --no-header-files --compress zip-6

@@ -289,13 +289,60 @@ static void cross_entropy() {
     std::vector<float> dloss = {1, 0.5f, 2, 1, 1};
     std::vector<float> g((size_t)rows * vocab, NAN);
     emu_launch({2, (unsigned)rows, 1}, {64, 1, 1}, [&] {
-        ce_backward(x.data(), DT_F32, vocab, 0, labels.data(), DT_I64, 1, 0, lse.data(), 1, dloss.data(), 1, vocab, -100, smoothing, g.data(), DT_F32, vocab, 0, &st);
+        ce_backward(x.data(), DT_F32, vocab, 0, labels.data(), DT_I64, 1, 0, lse.data(), 1, dloss.data(), 1, vocab, 0, vocab, -100, smoothing, g.data(), DT_F32, vocab, 0, &st);
     });
     std::vector<double> rg(g.size());
     for (int i = 0; i < rows; ++i)
         for (int j = 0; j < vocab; ++j)
             rg[i * vocab + j] = labels[i] == -100 ? 0 : dloss[i] * (std::exp(x[i * vocab + j] - rz[i]) - (j == labels[i] ? 1 - smoothing : 0) - smoothing / vocab);
     check("ce_backward", rg, g, 1e-6);
+
+    // Vocabulary-parallel: two unequal shards [0, 140) and [140, 300) of the same rows. Each reduces its
+    // columns (ce_partial + ce_shard_finalize); the host combines the shards' statistics as the ranks do
+    // and the combined loss must be the whole-row loss; each shard's backward with the combined lse must be
+    // its columns of the whole-row gradient.
+    int starts[3] = {0, 140, vocab};
+    std::vector<float> slse[2], starget[2], ssum[2];
+    for (int sh = 0; sh < 2; ++sh) {
+        int v = starts[sh + 1] - starts[sh];
+        int nch = (v + chunk - 1) / chunk;
+        std::vector<float> xs((size_t)rows * v), qm(rows * nch), qs(rows * nch);
+        std::vector<double> qsum(rows * nch);
+        for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < v; ++j) xs[i * v + j] = x[i * vocab + starts[sh] + j];
+        slse[sh].assign(rows, NAN);
+        starget[sh].assign(rows, NAN);
+        ssum[sh].assign(rows, NAN);
+        emu_launch({(unsigned)nch, (unsigned)rows, 1}, {64, 1, 1}, [&] { ce_partial(xs.data(), DT_F32, v, 0, v, chunk, qm.data(), qs.data(), qsum.data()); });
+        emu_launch({1, 1, 1}, {32, 1, 1}, [&] {
+            ce_shard_finalize(xs.data(), DT_F32, v, 0, labels.data(), DT_I64, 1, 0, rows, v, starts[sh], nch, qm.data(), qs.data(), qsum.data(), slse[sh].data(), 1, starget[sh].data(), 1, ssum[sh].data(), 1);
+        });
+    }
+    std::vector<float> combinedLoss(rows), combinedLse(rows);
+    for (int i = 0; i < rows; ++i) {
+        float m = std::max(slse[0][i], slse[1][i]);
+        float z = m + std::log(std::exp(slse[0][i] - m) + std::exp(slse[1][i] - m));
+        float xy = starget[0][i] + starget[1][i];
+        float mean = (ssum[0][i] + ssum[1][i]) / vocab;
+        combinedLse[i] = z;
+        combinedLoss[i] = labels[i] == -100 ? 0 : (1 - smoothing) * (z - xy) + smoothing * (z - mean);
+    }
+    check("ce_shard_finalize: two shards combined give the whole-row loss", rl, combinedLoss, 1e-6);
+    check("ce_shard_finalize: two shards combined give the whole-row lse", rz, combinedLse, 1e-6);
+    for (int sh = 0; sh < 2; ++sh) {
+        int v = starts[sh + 1] - starts[sh];
+        std::vector<float> xs((size_t)rows * v), gs((size_t)rows * v, NAN);
+        std::vector<double> rgs((size_t)rows * v);
+        for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < v; ++j) {
+                xs[i * v + j] = x[i * vocab + starts[sh] + j];
+                rgs[i * v + j] = rg[i * vocab + starts[sh] + j];
+            }
+        emu_launch({2, (unsigned)rows, 1}, {64, 1, 1}, [&] {
+            ce_backward(xs.data(), DT_F32, v, 0, labels.data(), DT_I64, 1, 0, combinedLse.data(), 1, dloss.data(), 1, v, starts[sh], vocab, -100, smoothing, gs.data(), DT_F32, v, 0, &st);
+        });
+        check(sh == 0 ? "ce_backward on shard [0, 140)" : "ce_backward on shard [140, 300)", rgs, gs, 1e-6);
+    }
     std::vector<long long> bad = {3, 300, -100, 0, 150};
     emu_launch({1, 1, 1}, {32, 1, 1}, [&] {
         ce_finalize(x.data(), DT_F32, vocab, 0, bad.data(), DT_I64, 1, 0, rows, vocab, chunks, pm.data(), ps.data(), psum.data(), -100, smoothing, loss.data(), 1, lse.data(), 1, &st);

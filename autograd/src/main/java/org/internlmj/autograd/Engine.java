@@ -15,7 +15,9 @@ import org.internlmj.tensor.Tensor;
  * deeper than the call stack) and counts, for each node, the gradient contributions it will receive.
  * It then runs nodes as their counts reach zero, newest first: contributions to a node are summed
  * before its backward runs, and since a node is always newer than the producers of its inputs, newest
- * first replays the forward in reverse. Leaf accumulators run the moment they are ready, so a
+ * first replays the forward in reverse. An {@link AccumulatingBackward} may add a parameter's gradient
+ * straight into its buffer when it is the parameter's only contribution in the pass. Leaf accumulators
+ * run the moment they are ready, so a
  * parameter's hooks fire as soon as its gradient is complete. After a node's backward the node drops
  * what its forward saved; reaching it again is an error.
  *
@@ -102,13 +104,41 @@ public final class Engine {
                     continue;
                 }
                 OpNode op = (OpNode) node;
-                Tensor[] inputGrads = op.run(grads);
+                Tensor[] accumulators = op.accumulates() ? accumulators(op) : null;
+                Tensor[] inputGrads = op.run(grads, accumulators);
                 for (int i = 0; i < op.next.length; i++) {
                     if (op.next[i] != null) {
-                        deliver(op.next[i], op.nextSlot[i], inputGrads == null ? null : inputGrads[i], op.name);
+                        Tensor g = inputGrads == null ? null : inputGrads[i];
+                        if (g != null && accumulators != null && g == accumulators[i]) {
+                            // Already added into the leaf's buffer: the leaf only counts it and runs its hooks.
+                            g = null;
+                        }
+                        deliver(op.next[i], op.nextSlot[i], g, op.name);
                     }
                 }
             }
+        }
+
+        /**
+         * For each input of {@code op} that is a leaf receiving its only contribution of this pass from
+         * {@code op} (none arrived yet, one pending), the leaf's gradient buffer; else null.
+         */
+        private Tensor[] accumulators(OpNode op) {
+            Tensor[] acc = null;
+            for (int i = 0; i < op.next.length; i++) {
+                if (op.next[i] instanceof LeafNode leaf && !buffers.containsKey(leaf)
+                        && !targetIndex.containsKey(new Edge(leaf, op.nextSlot[i]))) {
+                    int[] count = pending.get(leaf);
+                    Tensor buffer = count != null && count[0] == 1 ? leaf.variable.accumulator() : null;
+                    if (buffer != null) {
+                        if (acc == null) {
+                            acc = new Tensor[op.next.length];
+                        }
+                        acc[i] = buffer;
+                    }
+                }
+            }
+            return acc;
         }
 
         private static Tensor seedFor(Variable root, Tensor seed) {

@@ -16,11 +16,17 @@ final class OpNode extends Node {
         return backward == null;
     }
 
+    /** True if the backward can add gradients into leaf buffers ({@link AccumulatingBackward}). */
+    boolean accumulates() {
+        return backward instanceof AccumulatingBackward;
+    }
+
     /**
      * Runs the backward on the summed output gradients and releases the saved tensors. Returns null,
-     * without running, when no output received a gradient.
+     * without running, when no output received a gradient. {@code accumulators} (null, or one entry per
+     * input) go to an {@link AccumulatingBackward}.
      */
-    Tensor[] run(Tensor[] gradOutputs) {
+    Tensor[] run(Tensor[] gradOutputs, Tensor[] accumulators) {
         Backward b = backward;
         if (b == null) {
             throw GraphFreed.at(this);
@@ -36,7 +42,8 @@ final class OpNode extends Node {
                 needs[i] = next[i] != null;
             }
             try {
-                result = b.apply(gradOutputs, needs);
+                result = accumulators != null && b instanceof AccumulatingBackward ab
+                        ? ab.apply(gradOutputs, needs, accumulators) : b.apply(gradOutputs, needs);
             } catch (GraphFreed e) {
                 throw e;
             } catch (RuntimeException e) {

@@ -221,6 +221,14 @@ public final class Variable {
         }
     }
 
+    /**
+     * The gradient buffer an operation may add into in place ({@link AccumulatingBackward}): the existing
+     * gradient when it is contiguous, else null (the engine then adds a returned gradient as usual).
+     */
+    synchronized Tensor accumulator() {
+        return grad != null && grad.isContiguous() && grad.dtype() == data.dtype() ? grad : null;
+    }
+
     void runHooks() {
         List<Consumer<Variable>> snapshot;
         synchronized (this) {

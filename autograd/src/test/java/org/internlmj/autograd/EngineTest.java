@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.internlmj.tensor.DType;
 import org.internlmj.tensor.Device;
+import org.internlmj.tensor.Generator;
 import org.internlmj.tensor.MemoryScope;
 import org.internlmj.tensor.Tensor;
 import org.junit.jupiter.api.Test;
@@ -91,6 +92,63 @@ class EngineTest {
         assertThrows(IllegalArgumentException.class, () -> w.setGrad(Tensor.zeros(DType.BF16, Device.CPU, 3)));
         w.setGrad(null);
         assertNull(w.grad());
+    }
+
+    /** The gradients of linear's weight and input, of embedding's weight, from a separate plain pass. */
+    private static float[][] plainGradients(float[] w, float[] x, float[] e, int[] ids, boolean weightTwice) {
+        Variable wv = Variable.parameter(Tensor.of(w, 3, 4));
+        Variable xv = Variable.parameter(Tensor.of(x, 5, 4));
+        Variable ev = Variable.parameter(Tensor.of(e, 6, 3));
+        Variable y = F.linear(xv, wv, null);
+        if (weightTwice) {
+            y = F.add(y, F.linear(F.scale(xv, 0.5), wv, null));
+        }
+        Variable emb = F.embedding(ev, Tensor.ofInts(ids, ids.length));
+        F.sum(F.add(F.square(y), F.scale(emb, 2))).backward();
+        return new float[][] {wv.grad().toFloatArray(), xv.grad().toFloatArray(), ev.grad().toFloatArray()};
+    }
+
+    @Test
+    void weightGradientsAreAddedStraightIntoExistingBuffersWithTheSameResult() {
+        Generator g = new Generator(11);
+        float[] w = Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 12).toFloatArray();
+        float[] x = Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 20).toFloatArray();
+        float[] e = Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 18).toFloatArray();
+        int[] ids = {3, 0, 3, 5, 1};
+        for (boolean twice : new boolean[] {false, true}) {
+            float[][] plain = plainGradients(w, x, e, ids, twice);
+            // The same pass with the weights' gradients already in (bucket) buffers holding earlier values.
+            Variable wv = Variable.parameter(Tensor.of(w, 3, 4));
+            Variable xv = Variable.parameter(Tensor.of(x, 5, 4));
+            Variable ev = Variable.parameter(Tensor.of(e, 6, 3));
+            Tensor bucket = Tensor.full(0.25, DType.F32, Device.CPU, 12 + 18 + 2);
+            Tensor wBuf = bucket.narrow(0, 1, 12).reshape(3, 4);
+            Tensor eBuf = bucket.narrow(0, 13, 18).reshape(6, 3);
+            wv.setGrad(wBuf);
+            ev.setGrad(eBuf);
+            List<float[]> atHook = new ArrayList<>();
+            wv.addGradHook(v -> atHook.add(v.grad().toFloatArray()));
+            Variable y = F.linear(xv, wv, null);
+            if (twice) {
+                y = F.add(y, F.linear(F.scale(xv, 0.5), wv, null));
+            }
+            Variable emb = F.embedding(ev, Tensor.ofInts(ids, ids.length));
+            F.sum(F.add(F.square(y), F.scale(emb, 2))).backward();
+            assertSame(wBuf, wv.grad());
+            assertSame(eBuf, ev.grad());
+            float[] all = bucket.toFloatArray();
+            assertEquals(0.25f, all[0]);
+            assertEquals(0.25f, all[31], "the buffers' neighbours are untouched");
+            for (int i = 0; i < 12; i++) {
+                assertEquals(0.25f + plain[0][i], all[1 + i], 1e-5f, "w grad " + i + (twice ? " (used twice)" : ""));
+            }
+            for (int i = 0; i < 18; i++) {
+                assertEquals(0.25f + plain[2][i], all[13 + i], 1e-5f, "embedding grad " + i);
+            }
+            assertArrayEquals(plain[1], xv.grad().toFloatArray(), 1e-5f);
+            assertEquals(1, atHook.size(), "the hook runs once, after the gradient is complete");
+            assertArrayEquals(wBuf.toFloatArray(), atHook.get(0));
+        }
     }
 
     @Test

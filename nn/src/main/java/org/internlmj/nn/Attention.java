@@ -10,6 +10,8 @@ import org.internlmj.tensor.Tensor;
  * InternLM's attention ("mixer"): a fused {@code Wqkv} projection with bias whose output is laid out
  * {@code (three, heads, head_dim)}, rotary position embedding (rotate-half, base 10000) on q and k at the
  * packed positions, causal attention within each document of the pack, and {@code out_proj} with bias.
+ * Under tensor parallelism each rank computes {@code heads / size} heads: Wqkv is column-parallel (its
+ * heads of q, k and v), out_proj row-parallel.
  */
 public final class Attention extends Module {
     private final Linear wqkv;
@@ -17,21 +19,35 @@ public final class Attention extends Module {
     private final int heads;
     private final int headDim;
     private final double rotaryBase;
+    private final TensorParallel tp;
 
     public Attention(ModelSpec spec, int layerIndex, DType dtype, Device device) {
-        int h = spec.hiddenSize();
-        this.heads = spec.numHeads();
-        this.headDim = spec.headDim();
-        this.rotaryBase = spec.rotaryBase();
-        this.wqkv = child("Wqkv", new Linear(h, 3 * h, true, new Init.Normal(Init.PROJ_STD), dtype, device));
-        this.outProj = child("out_proj", new Linear(h, h, true,
-                new Init.Normal(Init.PROJ_STD / Math.sqrt(2.0 * (layerIndex + 1))), dtype, device));
+        this(spec, layerIndex, dtype, device, TensorParallel.none());
     }
 
-    /** x {@code [T, hidden]} to {@code [T, hidden]}. */
+    public Attention(ModelSpec spec, int layerIndex, DType dtype, Device device, TensorParallel tp) {
+        int h = spec.hiddenSize();
+        if (spec.numHeads() % tp.size() != 0) {
+            throw new IllegalArgumentException(spec.numHeads() + " attention heads do not split over " + tp.size()
+                    + " tensor-parallel ranks");
+        }
+        this.tp = tp;
+        this.heads = spec.numHeads() / tp.size();
+        this.headDim = spec.headDim();
+        this.rotaryBase = spec.rotaryBase();
+        this.wqkv = child("Wqkv", Linear.column(h, 3 * h, true, new Init.Normal(Init.PROJ_STD), dtype, device, tp, 3));
+        this.outProj = child("out_proj", Linear.row(h, h, true,
+                new Init.Normal(Init.PROJ_STD / Math.sqrt(2.0 * (layerIndex + 1))), dtype, device, tp));
+    }
+
+    /**
+     * x {@code [T, hidden]} ({@code [T/size, hidden]} under sequence parallelism) to the same shape;
+     * positions and cuSeqlens describe the whole micro-batch of T tokens.
+     */
     public Variable forward(Variable x, Tensor positions, Tensor cuSeqlens) {
-        int t = x.size(0);
-        Variable qkv = F.reshape(wqkv.forward(x), t, 3, heads, headDim);
+        Variable in = tp.enter(x);
+        int t = in.size(0);
+        Variable qkv = F.reshape(wqkv.forward(in), t, 3, heads, headDim);
         Variable q = F.rotary(F.contiguous(F.select(qkv, 1, 0)), positions, rotaryBase);
         Variable k = F.rotary(F.contiguous(F.select(qkv, 1, 1)), positions, rotaryBase);
         Variable v = F.contiguous(F.select(qkv, 1, 2));

@@ -14,10 +14,14 @@ public final class DecoderLayer extends Module {
     private final SwiGluMlp mlp;
 
     public DecoderLayer(ModelSpec spec, int layerIndex, DType dtype, Device device) {
-        this.mixer = child("mixer", new Attention(spec, layerIndex, dtype, device));
-        this.norm1 = child("norm1", new Norm(spec.normType(), spec.hiddenSize(), spec.normEps(), dtype, device));
-        this.norm2 = child("norm2", new Norm(spec.normType(), spec.hiddenSize(), spec.normEps(), dtype, device));
-        this.mlp = child("mlp", new SwiGluMlp(spec, layerIndex, dtype, device));
+        this(spec, layerIndex, dtype, device, TensorParallel.none());
+    }
+
+    public DecoderLayer(ModelSpec spec, int layerIndex, DType dtype, Device device, TensorParallel tp) {
+        this.mixer = child("mixer", new Attention(spec, layerIndex, dtype, device, tp));
+        this.norm1 = child("norm1", new Norm(spec.normType(), spec.hiddenSize(), spec.normEps(), dtype, device, tp));
+        this.norm2 = child("norm2", new Norm(spec.normType(), spec.hiddenSize(), spec.normEps(), dtype, device, tp));
+        this.mlp = child("mlp", new SwiGluMlp(spec, layerIndex, dtype, device, tp));
     }
 
     public Variable forward(Variable x, Tensor positions, Tensor cuSeqlens) {

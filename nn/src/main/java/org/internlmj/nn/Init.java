@@ -31,13 +31,27 @@ public sealed interface Init {
 
     /** Fills {@code target} (the parameter named {@code name}) according to this rule. */
     default void apply(long seed, String name, Tensor target) {
+        apply(seed, name, target, null, target.shape());
+    }
+
+    /**
+     * Fills {@code target}, this rank's part (cut by {@code split}, null for the whole tensor) of the
+     * parameter {@code name} of shape {@code fullShape}: the full tensor is drawn and the part copied out.
+     */
+    default void apply(long seed, String name, Tensor target, TensorSplit split, int[] fullShape) {
         switch (this) {
             case Constant c -> target.backend().fill(target, c.value());
             case Normal n -> {
                 try (MemoryScope scope = MemoryScope.open()) {
                     Tensor t = Tensor.normal(new Generator(streamSeed(seed, name)), 0.0, n.std(), DType.F32, Device.CPU,
-                            target.shape());
-                    target.copyFrom(t);
+                            fullShape);
+                    if (split == null) {
+                        target.copyFrom(t);
+                    } else {
+                        Tensor part = Tensor.empty(DType.F32, Device.CPU, target.shape());
+                        split.cut(t, part);
+                        target.copyFrom(part);
+                    }
                 }
             }
         }

@@ -24,10 +24,20 @@ public abstract class Module {
      * (zero-filled) in {@code dtype} on {@code device}; {@link #initialize} fills it by {@code init}.
      */
     protected final Parameter parameter(String name, Init init, DType dtype, Device device, int... shape) {
+        return parameter(name, init, dtype, device, null, shape);
+    }
+
+    /**
+     * Registers this rank's part, cut by {@code split} (null: the whole tensor), of a parameter whose full
+     * shape is {@code fullShape}; {@link #initialize} fills it with its part of the full initial tensor.
+     */
+    protected final Parameter parameter(String name, Init init, DType dtype, Device device, TensorSplit split,
+                                        int... fullShape) {
         if (parameters.containsKey(name) || children.containsKey(name)) {
             throw new IllegalArgumentException("duplicate name '" + name + "' in " + getClass().getSimpleName());
         }
-        Parameter p = new Parameter(prefix + name, Tensor.zeros(dtype, device, shape), init);
+        int[] shape = split == null ? fullShape : split.localShape(fullShape);
+        Parameter p = new Parameter(prefix + name, Tensor.zeros(dtype, device, shape), init, split, fullShape);
         parameters.put(name, p);
         return p;
     }
@@ -52,10 +62,13 @@ public abstract class Module {
         }
     }
 
-    /** Fills every parameter by its {@link Init} rule; the values depend only on (seed, name). */
+    /**
+     * Fills every parameter by its {@link Init} rule; the values depend only on (seed, name), and a
+     * tensor-parallel part is cut from the same full tensor, so every split gives the one-rank model.
+     */
     public final void initialize(long seed) {
         for (Parameter p : parameters()) {
-            p.init().apply(seed, p.name(), p.data());
+            p.init().apply(seed, p.name(), p.data(), p.split(), p.fullShape());
         }
     }
 

@@ -145,6 +145,26 @@ public interface Backend {
                               Tensor dloss, Tensor dlogits);
 
     /**
+     * Per-row statistics of one vocabulary shard of cross-entropy logits, for a vocabulary-parallel loss
+     * that never gathers whole rows: logits {@code [N, V]} hold the columns of global ids
+     * {@code vocabStart .. vocabStart+V-1}. Writes, all F32 {@code [N]}: {@code lse} the log-sum-exp of the
+     * shard's row, {@code target} the logit {@code x[i, y_i - vocabStart]} when label {@code y_i} falls in
+     * the shard (else 0), and {@code sum} the sum of the row's logits. Labels outside the shard (those of
+     * other shards, the ignore index) are not errors; the caller checks them against the whole vocabulary.
+     */
+    void crossEntropyShardStats(Tensor logits, Tensor labels, int vocabStart, Tensor lse, Tensor target, Tensor sum);
+
+    /**
+     * Backward of a vocabulary-parallel cross-entropy on one shard (see {@link #crossEntropyShardStats}):
+     * {@code dlogits[i, j] = dloss[i] * (exp(x[i, j] - lse[i]) - (1-s)[vocabStart + j == y_i] - s / vocabTotal)}
+     * with {@code lse} the log-sum-exp of the whole row (all shards); rows labelled {@code ignoreIndex} get
+     * 0, and any other label outside {@code [0, vocabTotal)} is an error. With {@code vocabStart = 0} and
+     * {@code vocabTotal = V} this is {@link #crossEntropyBackward}.
+     */
+    void crossEntropyShardBackward(Tensor logits, Tensor labels, int vocabStart, int vocabTotal, Tensor lse,
+                                   int ignoreIndex, float smoothing, Tensor dloss, Tensor dlogits);
+
+    /**
      * Attention over packed sequences: q, k, v, out {@code [T, H, D]}; document d spans tokens
      * {@code cuSeqlens[d] .. cuSeqlens[d+1]-1} ({@code cuSeqlens} I32 {@code [B+1]}, starting at 0,
      * ending at T) and a token attends only to tokens of its own document, and with {@code causal} only

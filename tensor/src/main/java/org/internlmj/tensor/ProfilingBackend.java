@@ -232,6 +232,23 @@ public final class ProfilingBackend implements Backend {
     }
 
     @Override
+    public void crossEntropyShardStats(Tensor logits, Tensor labels, int vocabStart, Tensor lse, Tensor target,
+                                       Tensor sum) {
+        long t = System.nanoTime();
+        inner.crossEntropyShardStats(logits, labels, vocabStart, lse, target, sum);
+        add(Family.OTHER, t);
+    }
+
+    @Override
+    public void crossEntropyShardBackward(Tensor logits, Tensor labels, int vocabStart, int vocabTotal, Tensor lse,
+                                          int ignoreIndex, float smoothing, Tensor dloss, Tensor dlogits) {
+        long t = System.nanoTime();
+        inner.crossEntropyShardBackward(logits, labels, vocabStart, vocabTotal, lse, ignoreIndex, smoothing, dloss,
+                dlogits);
+        add(Family.OTHER, t);
+    }
+
+    @Override
     public void attention(Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, float scale, boolean causal,
                           Tensor out, Tensor lse) {
         long t = System.nanoTime();

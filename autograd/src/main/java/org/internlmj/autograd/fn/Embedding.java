@@ -1,5 +1,6 @@
 package org.internlmj.autograd.fn;
 
+import org.internlmj.autograd.AccumulatingBackward;
 import org.internlmj.autograd.Graph;
 import org.internlmj.autograd.Variable;
 import org.internlmj.tensor.Shapes;
@@ -26,10 +27,12 @@ public final class Embedding {
         int[] shape = new int[ids.rank() + 1];
         System.arraycopy(ids.shape(), 0, shape, 0, ids.rank());
         shape[ids.rank()] = h;
-        return Graph.record("embedding", out.reshape(shape), (d, need) -> {
-            Tensor dw = Tensor.zeros(w.dtype(), w.device(), w.shape());
+        AccumulatingBackward backward = (d, need, acc) -> {
+            // The scatter-add goes straight into the weight's gradient buffer when the engine offers it.
+            Tensor dw = acc[0] != null ? acc[0] : Tensor.zeros(w.dtype(), w.device(), w.shape());
             w.backend().embeddingBackward(flatIds, Grads.dense(d[0]).reshape(-1, h), dw);
             return new Tensor[] {dw};
-        }, weight);
+        };
+        return Graph.record("embedding", out.reshape(shape), backward, weight);
     }
 }

@@ -1,6 +1,6 @@
 package org.internlmj.autograd.fn;
 
-import org.internlmj.autograd.Backward;
+import org.internlmj.autograd.AccumulatingBackward;
 import org.internlmj.autograd.Graph;
 import org.internlmj.autograd.Variable;
 import org.internlmj.tensor.ReduceOp;
@@ -11,7 +11,8 @@ import org.internlmj.tensor.Tensor;
  * Matrix products: {@code matmul} (2-D and batched 3-D, as the backend's GEMM) and {@code linear}
  * (torch's {@code x @ W^T + b}, weight {@code [out, in]}). Every transposed operand, forward and
  * backward, is a transposed view handed to the GEMM, never a copy. Results have the operands' dtype
- * (fp32 accumulation inside the GEMM).
+ * (fp32 accumulation inside the GEMM). A weight's gradient is accumulated by the GEMM itself into the
+ * parameter's gradient buffer when it has one ({@link AccumulatingBackward}).
  */
 public final class Linear {
     private Linear() {
@@ -30,7 +31,7 @@ public final class Linear {
         ad.backend().matmul(ad, bd, c, 1f, 0f);
         Tensor savedA = b.requiresGrad() ? ad : null;
         Tensor savedB = a.requiresGrad() ? bd : null;
-        Backward backward = (d, need) -> {
+        AccumulatingBackward backward = (d, need, acc) -> {
             Tensor dc = d[0];
             Tensor da = null;
             Tensor db = null;
@@ -40,14 +41,16 @@ public final class Linear {
                 dc.backend().matmul(dc, savedB.transpose(-2, -1), da, 1f, 0f);
             }
             if (need[1]) {
-                db = Grads.newLike(bd);
+                // Added straight into B's gradient buffer when the engine offers it (beta = 1).
+                db = acc[1] != null ? acc[1] : Grads.newLike(bd);
+                float beta = acc[1] != null ? 1f : 0f;
                 if (bd.rank() == ad.rank()) {
-                    dc.backend().matmul(savedA.transpose(-2, -1), dc, db, 1f, 0f);
+                    dc.backend().matmul(savedA.transpose(-2, -1), dc, db, 1f, beta);
                 } else {
                     // A shared B gets the sum over batches: one GEMM over the batches' rows stacked.
                     Tensor a2 = savedA.reshape(-1, savedA.size(-1));
                     Tensor d2 = dc.reshape(-1, dc.size(-1));
-                    dc.backend().matmul(a2.transpose(0, 1), d2, db, 1f, 0f);
+                    dc.backend().matmul(a2.transpose(0, 1), d2, db, 1f, beta);
                 }
             }
             return new Tensor[] {da, db};
@@ -85,7 +88,7 @@ public final class Linear {
         Tensor y = y2.reshape(outShape);
         Tensor savedX = weight.requiresGrad() ? x2 : null;
         Tensor savedW = x.requiresGrad() ? w : null;
-        Backward backward = (d, need) -> {
+        AccumulatingBackward backward = (d, need, acc) -> {
             Tensor dy2 = d[0].reshape(-1, out);
             Tensor dx = null;
             Tensor dw = null;
@@ -96,8 +99,9 @@ public final class Linear {
                 dx = dx2.reshape(xd.shape());
             }
             if (need[1]) {
-                dw = Grads.newLike(w);
-                dy2.backend().matmul(dy2.transpose(0, 1), savedX, dw, 1f, 0f);
+                // Added straight into the weight's gradient buffer when the engine offers it (beta = 1).
+                dw = acc[1] != null ? acc[1] : Grads.newLike(w);
+                dy2.backend().matmul(dy2.transpose(0, 1), savedX, dw, 1f, acc[1] != null ? 1f : 0f);
             }
             if (need[2]) {
                 Tensor sum = Tensor.empty(dy2.dtype(), dy2.device(), 1, out);

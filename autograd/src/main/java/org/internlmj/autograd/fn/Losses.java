@@ -3,7 +3,6 @@ package org.internlmj.autograd.fn;
 import org.internlmj.autograd.Graph;
 import org.internlmj.autograd.Reduction;
 import org.internlmj.autograd.Variable;
-import org.internlmj.tensor.ReduceOp;
 import org.internlmj.tensor.Shapes;
 import org.internlmj.tensor.Tensor;
 
@@ -37,23 +36,10 @@ public final class Losses {
         Tensor loss = Tensor.empty(Grads.statsType(x), x.device(), n);
         Tensor lse = Tensor.empty(Grads.statsType(x), x.device(), n);
         x.backend().crossEntropy(x, labels, ignoreIndex, s, loss, lse);
-        Tensor y;
-        double scale;
-        switch (reduction) {
-            case NONE -> {
-                y = loss;
-                scale = 1;
-            }
-            case SUM -> {
-                y = sumAll(loss);
-                scale = 1;
-            }
-            case MEAN -> {
-                scale = 1.0 / countKept(labels, ignoreIndex);
-                y = Grads.affine(sumAll(loss), scale, 0);
-            }
-            default -> throw new IllegalArgumentException("unknown reduction " + reduction);
-        }
+        // finding how many rows count reads the labels on the host: only the mean needs it
+        long kept = reduction == Reduction.MEAN ? countKept(labels, ignoreIndex) : 0;
+        Tensor y = reduction.apply(loss, kept);
+        double scale = reduction.rowScale(kept);
         return Graph.record("crossEntropy", y, (d, need) -> {
             // Per-row loss gradients: the reduced gradient broadcast to the rows (and scaled for MEAN).
             Tensor dloss = Tensor.empty(loss.dtype(), loss.device(), n);
@@ -62,12 +48,6 @@ public final class Losses {
             x.backend().crossEntropyBackward(x, labels, lse, ignoreIndex, s, dloss, dx);
             return new Tensor[] {dx};
         }, logits);
-    }
-
-    private static Tensor sumAll(Tensor loss) {
-        Tensor out = Tensor.empty(loss.dtype(), loss.device(), 1);
-        loss.backend().reduce(ReduceOp.SUM, loss, 0, out);
-        return out.reshape();
     }
 
     private static long countKept(Tensor labels, int ignoreIndex) {

@@ -237,6 +237,19 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void crossEntropyShardStats(Tensor logits, Tensor labels, int vocabStart, Tensor lse, Tensor target,
+                                       Tensor sum) {
+        CrossEntropy.shardStats(parallel, logits, labels, vocabStart, lse, target, sum);
+    }
+
+    @Override
+    public void crossEntropyShardBackward(Tensor logits, Tensor labels, int vocabStart, int vocabTotal, Tensor lse,
+                                          int ignoreIndex, float smoothing, Tensor dloss, Tensor dlogits) {
+        CrossEntropy.shardBackward("crossEntropyShardBackward", parallel, logits, labels, vocabStart, vocabTotal, lse,
+                ignoreIndex, smoothing, dloss, dlogits);
+    }
+
+    @Override
     public void attention(Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, float scale, boolean causal,
                           Tensor out, Tensor lse) {
         Attention.forward(parallel, q, k, v, cuSeqlens, scale, causal, out, lse, Attention.Plan.AUTO);

@@ -338,6 +338,19 @@ public final class CudaBackend implements Backend, Backends.DeviceTransfer, Auto
     }
 
     @Override
+    public void crossEntropyShardStats(Tensor logits, Tensor labels, int vocabStart, Tensor lse, Tensor target,
+                                       Tensor sum) {
+        CudaCrossEntropy.shardStats(this, logits, labels, vocabStart, lse, target, sum);
+    }
+
+    @Override
+    public void crossEntropyShardBackward(Tensor logits, Tensor labels, int vocabStart, int vocabTotal, Tensor lse,
+                                          int ignoreIndex, float smoothing, Tensor dloss, Tensor dlogits) {
+        CudaCrossEntropy.shardBackward(this, "crossEntropyShardBackward", logits, labels, vocabStart, vocabTotal, lse,
+                ignoreIndex, smoothing, dloss, dlogits);
+    }
+
+    @Override
     public void attention(Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, float scale, boolean causal,
                           Tensor out, Tensor lse) {
         if (fusedAttention && q.rank() == 3 && q.size(2) <= CudaAttention.MAX_HEAD_DIM) {

@@ -395,6 +395,24 @@ public final class GpuCheck {
                 cpu.crossEntropyBackward(logits.cpu(), labels.cpu(), lse.cpu(), -100, smoothing, dloss.cpu(), dl.cpu());
                 gpu.crossEntropyBackward(logits.gpu(), labels.gpu(), lse.gpu(), -100, smoothing, dloss.gpu(), dl.gpu());
                 compare(name + " backward", dl, bound(d));
+                // the vocabulary-parallel kernels on a column shard [v/3, v/3 + v/2) of the same logits
+                int start = v / 3;
+                int width = v / 2;
+                Pair shard = new Pair(logits.cpu().narrow(1, start, width), logits.gpu().narrow(1, start, width));
+                Pair shardLse = output(DType.F32, n);
+                Pair target = output(DType.F32, n);
+                Pair sum = output(DType.F32, n);
+                cpu.crossEntropyShardStats(shard.cpu(), labels.cpu(), start, shardLse.cpu(), target.cpu(), sum.cpu());
+                gpu.crossEntropyShardStats(shard.gpu(), labels.gpu(), start, shardLse.gpu(), target.gpu(), sum.gpu());
+                compare(name + " shard lse", shardLse, 1e-6);
+                compare(name + " shard target logit", target, 1e-6);
+                compare(name + " shard logit sum", sum, 1e-5);
+                Pair ds = output(d, n, width);
+                cpu.crossEntropyShardBackward(shard.cpu(), labels.cpu(), start, v, lse.cpu(), -100, smoothing, dloss.cpu(),
+                        ds.cpu());
+                gpu.crossEntropyShardBackward(shard.gpu(), labels.gpu(), start, v, lse.gpu(), -100, smoothing, dloss.gpu(),
+                        ds.gpu());
+                compare(name + " shard backward", ds, bound(d));
             }
         }
     }

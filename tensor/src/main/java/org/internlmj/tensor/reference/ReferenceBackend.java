@@ -552,6 +552,48 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void crossEntropyBackward(Tensor logits, Tensor labels, Tensor lse, int ignoreIndex, float smoothing,
                                      Tensor dloss, Tensor dlogits) {
+        crossEntropyShardBackward(logits, labels, 0, logits.size(1), lse, ignoreIndex, smoothing, dloss, dlogits);
+    }
+
+    @Override
+    public void crossEntropyShardStats(Tensor logits, Tensor labels, int vocabStart, Tensor lse, Tensor target,
+                                       Tensor sum) {
+        String op = "crossEntropyShardStats";
+        int n = logits.size(0);
+        int v = logits.size(1);
+        OpChecks.indices(op, "labels", labels, n);
+        OpChecks.shape(op, "lse", lse, n);
+        OpChecks.shape(op, "target", target, n);
+        OpChecks.shape(op, "sum", sum, n);
+        double[] x = read(logits);
+        int[] y = ints(labels);
+        double[] z = new double[n];
+        double[] t = new double[n];
+        double[] s = new double[n];
+        for (int r = 0; r < n; r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < v; j++) {
+                max = Math.max(max, x[r * v + j]);
+                s[r] += x[r * v + j];
+            }
+            double se = 0;
+            for (int j = 0; j < v; j++) {
+                se += Math.exp(x[r * v + j] - max);
+            }
+            z[r] = max + Math.log(se);
+            int local = y[r] - vocabStart;
+            if (local >= 0 && local < v) {
+                t[r] = x[r * v + local];
+            }
+        }
+        write(lse, z);
+        write(target, t);
+        write(sum, s);
+    }
+
+    @Override
+    public void crossEntropyShardBackward(Tensor logits, Tensor labels, int vocabStart, int vocabTotal, Tensor lse,
+                                          int ignoreIndex, float smoothing, Tensor dloss, Tensor dlogits) {
         int n = logits.size(0);
         int v = logits.size(1);
         OpChecks.sameShape("crossEntropyBackward", logits, "logits", dlogits, "dlogits");
@@ -564,9 +606,10 @@ public final class ReferenceBackend implements Backend {
             if (y[r] == ignoreIndex) {
                 continue;
             }
+            checkId(y[r], r, vocabTotal);
             for (int j = 0; j < v; j++) {
                 double p = Math.exp(x[r * v + j] - z[r]);
-                g[r * v + j] = dl[r] * (p - (j == y[r] ? 1 - smoothing : 0) - smoothing / v);
+                g[r * v + j] = dl[r] * (p - (vocabStart + j == y[r] ? 1 - smoothing : 0) - smoothing / vocabTotal);
             }
         }
         write(dlogits, g);

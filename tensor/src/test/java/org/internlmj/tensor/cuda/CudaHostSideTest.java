@@ -167,6 +167,14 @@ class CudaHostSideTest {
             b.crossEntropyBackward(logits, labels, lse, -100, 0.1f, loss, d.tensor(DType.BF16, 9, v));
             assertEquals(List.of("crossentropy/ce_partial", "crossentropy/ce_finalize", "crossentropy/ce_backward"),
                     d.drain());
+            // a vocabulary shard: the same chunk pass, its own finalize, the shared backward
+            Tensor shard = logits.narrow(1, v / 3, v / 2);
+            b.crossEntropyShardStats(shard, labels, v / 3, lse, d.tensor(DType.F32, 9), d.tensor(DType.F32, 9));
+            b.crossEntropyShardBackward(shard, labels, v / 3, v, lse, -100, 0.1f, loss, d.tensor(DType.BF16, 9, v / 2));
+            assertEquals(List.of("crossentropy/ce_partial", "crossentropy/ce_shard_finalize", "crossentropy/ce_backward"),
+                    d.drain());
+            assertThrows(IllegalArgumentException.class, () -> b.crossEntropyShardBackward(shard, labels, v, v, lse,
+                    -100, 0.1f, loss, d.tensor(DType.BF16, 9, v / 2)));
         }
     }
 

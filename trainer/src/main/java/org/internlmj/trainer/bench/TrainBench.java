@@ -41,6 +41,7 @@ public final class TrainBench {
         all.add("internlmj.tensorboard=false");
         all.add("internlmj.run_dir=" + scratch.toAbsolutePath());
         all.add("data.total_steps=" + (warmup + steps));
+        all.add("internlmj.log_every=1");
         TrainConfig cfg = TrainConfig.load(config, all);
         if (!cfg.engine().device().equals("cpu")) {
             throw new IllegalArgumentException("bench train measures the CPU backend; the config asks for device "
@@ -103,7 +104,58 @@ public final class TrainBench {
         }
         fam.put("outside_kernels", round((totalMs * 1e6 - familyTotal) / 1e6 / steps));
         o.put("gemm_share_of_step", round(families.get(ProfilingBackend.Family.GEMM) / (totalMs * 1e6)));
+        var losses = o.putArray("losses");
+        for (double l : losses(scratch.resolve("metrics.jsonl"), warmup + steps)) {
+            losses.add(l);
+        }
         return o;
+    }
+
+    /** The training loss of steps 0..n-1 from a run's metrics (the step records, not validation ones). */
+    static double[] losses(Path metrics, int n) throws IOException {
+        double[] out = new double[n];
+        Arrays.fill(out, Double.NaN);
+        for (String line : Files.readAllLines(metrics)) {
+            var j = JSON.readTree(line);
+            if (j.has("loss") && j.has("step")) {
+                int step = j.get("step").asInt();
+                if (step >= 0 && step < n) {
+                    out[step] = j.get("loss").asDouble();
+                }
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            if (Double.isNaN(out[i])) {
+                throw new IOException(metrics + " has no training loss for step " + i);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Compares the {@code losses} of a result with those of an earlier result (a JSON file written from
+     * {@code bench train} output) step by step: adds {@code loss_reference}, {@code loss_max_abs_diff} over
+     * the steps both have, and {@code loss_curve_matches} (every step within {@code tolerance}).
+     */
+    public static boolean compareLosses(ObjectNode result, Path reference, double tolerance) throws IOException {
+        var ref = JSON.readTree(Files.readString(reference));
+        if (!ref.has("losses") || !ref.get("losses").isArray()) {
+            throw new IOException(reference + " has no \"losses\" array: expected the JSON line of an earlier "
+                    + "`internlmj bench train` run");
+        }
+        var mine = result.get("losses");
+        int n = Math.min(mine.size(), ref.get("losses").size());
+        double maxDiff = 0;
+        for (int i = 0; i < n; i++) {
+            maxDiff = Math.max(maxDiff, Math.abs(mine.get(i).asDouble() - ref.get("losses").get(i).asDouble()));
+        }
+        boolean ok = n > 0 && maxDiff <= tolerance;
+        result.put("loss_reference", reference.toString());
+        result.put("loss_steps_compared", n);
+        result.put("loss_max_abs_diff", maxDiff);
+        result.put("loss_tolerance", tolerance);
+        result.put("loss_curve_matches", ok);
+        return ok;
     }
 
     /** Causal attention FLOPs (forward + backward) of one step: every segment of every micro-batch drawn. */

@@ -7,6 +7,7 @@ import java.util.Map;
 import org.internlmj.dist.HybridZeroOptimizer;
 import org.internlmj.nn.Module;
 import org.internlmj.nn.Parameter;
+import org.internlmj.nn.TensorSplit;
 import org.internlmj.tensor.Tensor;
 
 /**
@@ -16,15 +17,27 @@ import org.internlmj.tensor.Tensor;
  * @param model weights by parameter name, in the model dtype
  * @param optimizer {@code master.<name>}, {@code exp_avg.<name>}, {@code exp_avg_sq.<name>} in fp32 (empty
  *                  for a weights-only checkpoint)
+ * @param tensorSplits for the weights that are this tensor rank's part of a larger tensor, how they were cut
+ *                     ({@link TensorSplit#describe()}), so the full tensors can be put back together
  */
 public record CheckpointContent(TrainState state, Map<String, Tensor> model, Map<String, Tensor> optimizer,
-                                long optimizerSteps, JsonNode config, String tokenizer) {
+                                long optimizerSteps, JsonNode config, String tokenizer, Map<String, String> tensorSplits) {
+
+    /** Content with no tensor-parallel splits (one tensor rank). */
+    public CheckpointContent(TrainState state, Map<String, Tensor> model, Map<String, Tensor> optimizer,
+                             long optimizerSteps, JsonNode config, String tokenizer) {
+        this(state, model, optimizer, optimizerSteps, config, tokenizer, Map.of());
+    }
 
     public static CheckpointContent capture(TrainState state, Module model, HybridZeroOptimizer optimizer, JsonNode config,
                                             String tokenizer, boolean copy) {
         Map<String, Tensor> weights = new LinkedHashMap<>();
+        Map<String, String> splits = new LinkedHashMap<>();
         for (Parameter p : model.parameters()) {
             weights.put(p.name(), copy ? p.data().copy() : p.data());
+            if (p.split() != null) {
+                splits.put(p.name(), p.split().describe());
+            }
         }
         Map<String, Tensor> opt = new LinkedHashMap<>();
         if (optimizer != null) {
@@ -39,7 +52,8 @@ public record CheckpointContent(TrainState state, Map<String, Tensor> model, Map
                 opt.put("exp_avg_sq." + key, copy ? s.expAvgSq().copy() : s.expAvgSq());
             }
         }
-        return new CheckpointContent(state, weights, opt, optimizer == null ? 0 : optimizer.steps(), config, tokenizer);
+        return new CheckpointContent(state, weights, opt, optimizer == null ? 0 : optimizer.steps(), config, tokenizer,
+                splits);
     }
 
     /** {@code name} for a whole tensor, {@code name@start-end} for a slice of its flattened elements. */

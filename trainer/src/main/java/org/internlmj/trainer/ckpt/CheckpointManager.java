@@ -38,6 +38,13 @@ public final class CheckpointManager implements AutoCloseable {
     private long stopFileSavedAt = Long.MIN_VALUE;
 
     private final CheckpointStore.Participation who;
+    private volatile SaveListener onSaved = (folder, step, snapshot) -> { };
+
+    /** Told about every checkpoint or snapshot once it is completely on disk (main rank only). */
+    @FunctionalInterface
+    public interface SaveListener {
+        void saved(Path folder, long step, boolean snapshot);
+    }
 
     public CheckpointManager(CkptConfig cfg, Path root, Path snapshotRoot, Path stopFile, Consumer<String> log) {
         this(cfg, root, snapshotRoot, stopFile, log, CheckpointStore.Participation.solo());
@@ -61,6 +68,11 @@ public final class CheckpointManager implements AutoCloseable {
             t.setDaemon(false);
             return t;
         }) : null;
+    }
+
+    /** Sets who is told about completed saves (on the writer thread for background saves). */
+    public void onSaved(SaveListener listener) {
+        this.onSaved = listener;
     }
 
     /** What the run should do after a step. */
@@ -123,6 +135,7 @@ public final class CheckpointManager implements AutoCloseable {
             Path p = CheckpointStore.write(dir, name, plain.get(), who);
             if (who.main()) {
                 log.accept("saved " + (normal ? "checkpoint " : "snapshot ") + p + " (step " + step + ")");
+                onSaved.saved(p, step, !normal);
             }
             if (normal) {
                 retain();
@@ -133,6 +146,7 @@ public final class CheckpointManager implements AutoCloseable {
         pending = writer.submit(() -> {
             Path p = CheckpointStore.write(dir, name, content);
             log.accept("saved " + (normal ? "checkpoint " : "snapshot ") + p + " (step " + step + ", in the background)");
+            onSaved.saved(p, step, !normal);
             if (normal) {
                 retain();
             }

@@ -20,6 +20,7 @@ import org.internlmj.dist.GradScaler;
 import org.internlmj.dist.HybridZeroOptimizer;
 import org.internlmj.nn.Module;
 import org.internlmj.nn.Parameter;
+import org.internlmj.nn.TensorSplit;
 import org.internlmj.tensor.MemoryScope;
 import org.internlmj.tensor.Shapes;
 import org.internlmj.tensor.Tensor;
@@ -29,13 +30,18 @@ import org.internlmj.trainer.data.TokenizedWriter;
 /**
  * Checkpoint folders on disk:
  * <pre>
- *   model_tp0_pp{p}.safetensors            model weights in the model dtype, InternLM's parameter names (one
- *                                          file per pipeline stage, each with the layers that stage holds)
- *   optimizer_tp0_pp{p}_zo{z}.safetensors  fp32 master weights (when the model is not fp32) and Adam moments
- *   meta.json                              step, sampler, scaler, optimizer step, config, SHA-256 of every file
+ *   model_tp{t}_pp{p}.safetensors            model weights in the model dtype, InternLM's parameter names: the
+ *                                            layers pipeline stage p holds, tensor rank t's parts of split
+ *                                            weights (how each was cut in the file's metadata, "tensor_split")
+ *                                            and the replicated ones whole
+ *   optimizer_tp{t}_pp{p}_zo{z}.safetensors  fp32 master weights (when the model is not fp32) and Adam moments
+ *                                            of tensor rank t's parameters of stage p held by ZeRO rank z
+ *   meta.json                                step, sampler, scaler, optimizer step, topology, config, SHA-256
+ *                                            of every file
  * </pre>
- * Tensor names are global (layer {@code i} is {@code blocks.i.*} in whichever stage file holds it), so a
- * checkpoint loads on any pipeline and ZeRO layout: loading looks every tensor up in all shards.
+ * Tensor names are global (layer {@code i} is {@code blocks.i.*} in whichever stage's file holds it), so the
+ * weights load on any pipeline and tensor layout, the optimizer state on any pipeline and ZeRO layout of
+ * the same tensor size.
  * A checkpoint is written into {@code <name>.partial-*}, every file fsync'd, {@code meta.json} last, and
  * the folder renamed to {@code <name>} (replacing an older one of that name only once the new one is
  * complete): a crash at any instant leaves every earlier checkpoint intact, and an unfinished one is
@@ -44,9 +50,10 @@ import org.internlmj.trainer.data.TokenizedWriter;
 public final class CheckpointStore {
     public static final String MODEL_FILE = "model_tp0_pp0.safetensors";
     public static final String OPTIMIZER_FILE = "optimizer_tp0_pp0_zo0.safetensors";
+    /** Model-file metadata: JSON object from parameter name to {@code dim:groups} for split weights. */
+    static final String SPLIT_KEY = "tensor_split";
     public static final String META_FILE = "meta.json";
     static final String FORMAT = "internlmj-checkpoint";
-    private static final java.util.regex.Pattern MODEL_SHARD = java.util.regex.Pattern.compile("model_tp0_pp(\\d+)\\.safetensors");
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private CheckpointStore() {
@@ -63,26 +70,26 @@ public final class CheckpointStore {
      * What this process writes into a checkpoint and how the ranks meet: the main rank prepares the folder
      * and writes meta.json; the model file comes from one rank per tensor/pipeline shard (data rank 0);
      * the optimizer shards from the first ZeRO group of each shard ({@code zeroIndex} = this rank's index in
-     * it, -1 if it writes none); {@code pipelineRank} names this rank's shard files; {@code barrier} waits
-     * for every rank.
+     * it, -1 if it writes none); {@code barrier} waits for every rank. {@code tensorRank} and
+     * {@code pipelineRank} name this rank's files.
      */
     public record Participation(boolean main, boolean writesModel, int zeroIndex, Runnable barrier, boolean shared,
-                                int dataSize, int zeroSize, int pipelineRank, int pipelineSize,
-                                java.util.function.LongUnaryOperator fromMain) {
+                                int dataSize, int zeroSize, java.util.function.LongUnaryOperator fromMain,
+                                int tensorRank, int tensorSize, int pipelineRank, int pipelineSize) {
         /** A single process writing everything. */
         public static Participation solo() {
-            return new Participation(true, true, 0, () -> { }, false, 1, 1, 0, 1, v -> v);
+            return new Participation(true, true, 0, () -> { }, false, 1, 1, v -> v, 0, 1, 0, 1);
         }
     }
 
-    /** The model file of pipeline stage {@code pipelineRank}. */
-    public static String modelFile(int pipelineRank) {
-        return "model_tp0_pp" + pipelineRank + ".safetensors";
+    /** The model file of tensor rank {@code t}, pipeline stage {@code p}. */
+    public static String modelFile(int t, int p) {
+        return "model_tp" + t + "_pp" + p + ".safetensors";
     }
 
-    /** The optimizer file of ZeRO rank {@code zeroIndex} of pipeline stage {@code pipelineRank}. */
-    public static String optimizerFile(int pipelineRank, int zeroIndex) {
-        return "optimizer_tp0_pp" + pipelineRank + "_zo" + zeroIndex + ".safetensors";
+    /** The optimizer file of tensor rank {@code t}, pipeline stage {@code p}, ZeRO rank {@code z}. */
+    public static String optimizerFile(int t, int p, int z) {
+        return "optimizer_tp" + t + "_pp" + p + "_zo" + z + ".safetensors";
     }
 
     /** Writes {@code content} as the checkpoint folder {@code root/name}, atomically (one process). */
@@ -105,10 +112,17 @@ public final class CheckpointStore {
         who.barrier().run();
         try {
             if (who.writesModel()) {
-                SafeTensors.write(tmp.resolve(modelFile(who.pipelineRank())), content.model(), Map.of("format", "pt"));
+                Map<String, String> metadata = new LinkedHashMap<>();
+                metadata.put("format", "pt");
+                if (!content.tensorSplits().isEmpty()) {
+                    ObjectNode splits = JSON.createObjectNode();
+                    content.tensorSplits().forEach(splits::put);
+                    metadata.put(SPLIT_KEY, splits.toString());
+                }
+                SafeTensors.write(tmp.resolve(modelFile(who.tensorRank(), who.pipelineRank())), content.model(), metadata);
             }
             if (who.zeroIndex() >= 0 && !content.optimizer().isEmpty()) {
-                SafeTensors.write(tmp.resolve(optimizerFile(who.pipelineRank(), who.zeroIndex())), content.optimizer(),
+                SafeTensors.write(tmp.resolve(optimizerFile(who.tensorRank(), who.pipelineRank(), who.zeroIndex())), content.optimizer(),
                         Map.of());
             }
             who.barrier().run();
@@ -175,8 +189,8 @@ public final class CheckpointStore {
             gn.put("hysteresis_step", g.hysteresisStep());
         }
         meta.put("tokenizer", c.tokenizer());
-        meta.set("topology", JSON.createObjectNode().put("tensor", 1).put("pipeline", who.pipelineSize()).put("data", who.dataSize())
-                .put("zero", who.zeroSize()));
+        meta.set("topology", JSON.createObjectNode().put("tensor", who.tensorSize()).put("pipeline", who.pipelineSize())
+                .put("data", who.dataSize()).put("zero", who.zeroSize()));
         meta.set("config", c.config());
         ObjectNode files = meta.putObject("files");
         sums.forEach(files::put);
@@ -206,6 +220,16 @@ public final class CheckpointStore {
 
         public String tokenizer() {
             return meta.path("tokenizer").asText("byte");
+        }
+
+        /** The tensor-parallel size that wrote the checkpoint (1 for checkpoints from before tensor parallelism). */
+        public int tensorSize() {
+            return meta.path("topology").path("tensor").asInt(1);
+        }
+
+        /** The pipeline-parallel size that wrote the checkpoint (1 for checkpoints from before pipeline parallelism). */
+        public int pipelineSize() {
+            return meta.path("topology").path("pipeline").asInt(1);
         }
 
         public boolean hasOptimizer() {
@@ -265,112 +289,226 @@ public final class CheckpointStore {
     }
 
     /**
-     * Copies weights from a checkpoint into the whole model; shape mismatches, missing tensors and tensors the
-     * model lacks are listed all together.
+     * Copies weights from a checkpoint into the whole model (or a model holding every layer); see
+     * {@link #loadModel(Loaded, Module, boolean)}.
      */
     public static void loadModel(Loaded ckpt, Module model) throws IOException {
         loadModel(ckpt, model, true);
     }
 
     /**
-     * Copies weights from a checkpoint's model files (every pipeline shard) into {@code model}; with
-     * {@code whole} false (a pipeline stage's part) tensors the part does not hold are not an error.
+     * Copies weights from a checkpoint into {@code model}; shape mismatches and missing weights are listed
+     * all together, and with {@code whole} (the model holds every layer) so are weights the model lacks (a
+     * pipeline stage's part holds only some). Each weight is looked up in every pipeline stage's files. A
+     * model split over as many tensor ranks as the checkpoint's reads its own tensor rank's files; otherwise
+     * the full tensors are put back together from every tensor rank's file and cut as this model is split
+     * (a checkpoint of any tensor and pipeline size loads into a model of any other).
      */
     public static void loadModel(Loaded ckpt, Module model, boolean whole) throws IOException {
-        loadWeights(modelFiles(ckpt), model, whole);
-    }
-
-    /** The model files of a checkpoint (one per pipeline stage), in stage order. */
-    public static List<Path> modelFiles(Loaded ckpt) {
-        java.util.TreeMap<Integer, Path> byStage = new java.util.TreeMap<>();
-        for (var it = ckpt.meta().path("files").fieldNames(); it.hasNext(); ) {
-            String f = it.next();
-            java.util.regex.Matcher m = MODEL_SHARD.matcher(f);
-            if (m.matches()) {
-                byStage.put(Integer.parseInt(m.group(1)), ckpt.folder().resolve(f));
-            }
-        }
-        return new ArrayList<>(byStage.values());
-    }
-
-    /** Every weight of a checkpoint (all pipeline shards) by name, read into the current memory scope. */
-    public static Map<String, Tensor> readModel(Loaded ckpt) throws IOException {
-        Map<String, Tensor> w = new LinkedHashMap<>();
-        for (Path f : modelFiles(ckpt)) {
-            try (SafeTensors.Reader r = SafeTensors.open(f)) {
-                for (String k : r.entries().keySet()) {
-                    w.put(k, r.read(k));
-                }
-            }
-        }
-        return w;
-    }
-
-    /** Copies the tensors of a safetensors file into the (whole) model's parameters of the same names. */
-    public static void loadWeights(Path file, Module model) throws IOException {
-        loadWeights(List.of(file), model, true);
-    }
-
-    private static void loadWeights(List<Path> files, Module model, boolean whole) throws IOException {
-        List<SafeTensors.Reader> readers = new ArrayList<>();
-        try {
-            Map<String, SafeTensors.Reader> holder = new LinkedHashMap<>();
-            Map<String, SafeTensors.Entry> entries = new LinkedHashMap<>();
-            for (Path f : files) {
-                SafeTensors.Reader r = SafeTensors.open(f);
-                readers.add(r);
-                for (SafeTensors.Entry e : r.entries().values()) {
-                    holder.put(e.name(), r);
-                    entries.put(e.name(), e);
-                }
-            }
-            Map<String, Parameter> params = model.namedParameters();
+        int[] tp = tensorLayout(model);
+        try (ShardedWeights w = ShardedWeights.open(ckpt)) {
+            boolean ownFiles = ckpt.tensorSize() == tp[1];
             List<String> problems = new ArrayList<>();
+            Map<String, Parameter> params = model.namedParameters();
             for (Parameter p : params.values()) {
-                SafeTensors.Entry e = entries.get(p.name());
-                if (e == null) {
-                    problems.add(p.name() + ": missing from the checkpoint (expected shape " + Shapes.str(p.data().shape()) + ")");
-                } else if (!java.util.Arrays.equals(e.shape(), p.data().shape())) {
-                    problems.add(p.name() + ": expected shape " + Shapes.str(p.data().shape()) + ", found "
-                            + Shapes.str(e.shape()));
+                int[] found = ownFiles ? w.shape(p.name(), tp[0]) : w.fullShape(p.name());
+                int[] expected = ownFiles ? p.data().shape() : p.fullShape();
+                if (found == null) {
+                    problems.add(p.name() + ": missing from the checkpoint (expected shape " + Shapes.str(expected) + ")");
+                } else if (!java.util.Arrays.equals(found, expected)) {
+                    problems.add(p.name() + ": expected shape " + Shapes.str(expected) + ", found " + Shapes.str(found));
                 }
             }
             if (whole) {
-                for (String name : entries.keySet()) {
+                for (String name : w.names()) {
                     if (!params.containsKey(name)) {
                         problems.add(name + ": in the checkpoint but not in the model");
                     }
                 }
             }
             if (!problems.isEmpty()) {
-                throw new CheckpointException((files.size() == 1 ? files.get(0) : files.get(0).getParent() + " "
-                        + files.stream().map(f -> f.getFileName().toString()).toList()) + " does not fit the model:\n  "
-                        + String.join("\n  ", problems));
+                throw new CheckpointException(ckpt.folder() + " (tensor size " + ckpt.tensorSize() + ", pipeline size "
+                        + ckpt.pipelineSize() + ") does not fit the model:\n  " + String.join("\n  ", problems));
             }
             for (Parameter p : params.values()) {
                 try (MemoryScope scope = MemoryScope.open()) {
-                    p.data().copyFrom(holder.get(p.name()).read(p.name()));
+                    if (ownFiles) {
+                        p.data().copyFrom(w.readPart(p.name(), tp[0]));
+                    } else {
+                        Tensor full = w.read(p.name());
+                        if (p.split() == null) {
+                            p.data().copyFrom(full);
+                        } else {
+                            Tensor part = Tensor.empty(full.dtype(), full.device(), p.data().shape());
+                            p.split().cut(full, part);
+                            p.data().copyFrom(part);
+                        }
+                    }
                 }
             }
-        } finally {
-            for (SafeTensors.Reader r : readers) {
-                r.close();
+        }
+    }
+
+    /**
+     * Every weight of a checkpoint as the full tensor (tensor ranks' parts put back together, all pipeline
+     * stages), by name, in stage order: for export, or to look at a checkpoint without its model.
+     */
+    public static Map<String, Tensor> readFullWeights(Loaded ckpt) throws IOException {
+        try (ShardedWeights w = ShardedWeights.open(ckpt)) {
+            Map<String, Tensor> out = new LinkedHashMap<>();
+            for (String name : w.names()) {
+                out.put(name, w.read(name));
+            }
+            return out;
+        }
+    }
+
+    /** {rank, size} of the tensor-parallel split of a model's parameters ({0, 1} when nothing is split). */
+    private static int[] tensorLayout(Module model) {
+        for (Parameter p : model.parameters()) {
+            if (p.split() != null) {
+                return new int[] {p.split().rank(), p.split().size()};
+            }
+        }
+        return new int[] {0, 1};
+    }
+
+    /**
+     * The model files of a checkpoint, every tensor rank of every pipeline stage: each weight lives in one
+     * stage's files, split over (or replicated in) that stage's tensor ranks.
+     */
+    private static final class ShardedWeights implements AutoCloseable {
+        /** Per pipeline stage, the readers of tensor ranks 0..T-1. */
+        private final List<List<SafeTensors.Reader>> stages = new ArrayList<>();
+        /** Weight name to the stage holding it, in stage then file order. */
+        private final Map<String, Integer> stageOf = new LinkedHashMap<>();
+        private final Map<String, String> splits = new LinkedHashMap<>();
+
+        static ShardedWeights open(Loaded ckpt) throws IOException {
+            ShardedWeights w = new ShardedWeights();
+            try {
+                for (int p = 0; p < ckpt.pipelineSize(); p++) {
+                    List<SafeTensors.Reader> ranks = new ArrayList<>();
+                    w.stages.add(ranks);
+                    for (int t = 0; t < ckpt.tensorSize(); t++) {
+                        Path f = ckpt.folder().resolve(modelFile(t, p));
+                        if (!Files.isRegularFile(f)) {
+                            throw new CheckpointException(f, "missing: the checkpoint's topology says " + ckpt.tensorSize()
+                                    + " tensor rank(s) x " + ckpt.pipelineSize() + " pipeline stage(s)");
+                        }
+                        ranks.add(SafeTensors.open(f));
+                    }
+                    SafeTensors.Reader first = ranks.getFirst();
+                    for (String name : first.entries().keySet()) {
+                        Integer before = w.stageOf.putIfAbsent(name, p);
+                        if (before != null) {
+                            throw new CheckpointException(f(ckpt, p), name + " is also in pipeline stage " + before
+                                    + "'s file");
+                        }
+                    }
+                    String json = first.metadata().get(SPLIT_KEY);
+                    if (json != null) {
+                        JSON.readTree(json).fields().forEachRemaining(e -> w.splits.put(e.getKey(), e.getValue().asText()));
+                    }
+                }
+                return w;
+            } catch (IOException | RuntimeException e) {
+                w.close();
+                throw e;
+            }
+        }
+
+        private static Path f(Loaded ckpt, int p) {
+            return ckpt.folder().resolve(modelFile(0, p));
+        }
+
+        List<String> names() {
+            return List.copyOf(stageOf.keySet());
+        }
+
+        /** The shape of tensor rank {@code t}'s part of a weight as stored, or null when the checkpoint has none. */
+        int[] shape(String name, int t) {
+            Integer p = stageOf.get(name);
+            if (p == null) {
+                return null;
+            }
+            SafeTensors.Entry e = stages.get(p).get(t).entries().get(name);
+            return e == null ? null : e.shape();
+        }
+
+        /** Tensor rank {@code t}'s part of a weight, as stored. */
+        Tensor readPart(String name, int t) {
+            return stages.get(stageOf.get(name)).get(t).read(name);
+        }
+
+        /** The shape of the full tensor, or null when the checkpoint has no such weight. */
+        int[] fullShape(String name) {
+            int[] shape = shape(name, 0);
+            if (shape == null) {
+                return null;
+            }
+            shape = shape.clone();
+            String split = splits.get(name);
+            if (split != null) {
+                shape[Integer.parseInt(split.split(":")[0])] *= stages.get(stageOf.get(name)).size();
+            }
+            return shape;
+        }
+
+        Tensor read(String name) {
+            List<SafeTensors.Reader> readers = stages.get(stageOf.get(name));
+            String split = splits.get(name);
+            if (split == null) {
+                return readers.getFirst().read(name); // replicated: every tensor rank holds the same
+            }
+            String[] dg = split.split(":");
+            int dim = Integer.parseInt(dg[0]);
+            int groups = Integer.parseInt(dg[1]);
+            Tensor first = readers.getFirst().read(name);
+            Tensor full = Tensor.empty(first.dtype(), first.device(), fullShape(name));
+            for (int t = 0; t < readers.size(); t++) {
+                Tensor part = t == 0 ? first : readers.get(t).read(name);
+                if (!part.sameShape(first)) {
+                    throw new CheckpointException(name + ": tensor rank " + t + " holds shape " + Shapes.str(part.shape())
+                            + ", rank 0 holds " + Shapes.str(first.shape()));
+                }
+                new TensorSplit(dim, groups, t, readers.size()).place(part, full);
+            }
+            return full;
+        }
+
+        @Override
+        public void close() {
+            for (List<SafeTensors.Reader> ranks : stages) {
+                for (SafeTensors.Reader r : ranks) {
+                    r.close();
+                }
             }
         }
     }
 
     /**
      * Restores masters and moments from a checkpoint into the optimizer, whatever ZeRO layout wrote it:
-     * every optimizer file of the folder is read, and each of this rank's shards is assembled from the
-     * whole tensors or slices ({@code name@start-end}) found there, so the ZeRO group size may change.
+     * every optimizer file of this tensor rank (all pipeline stages) is read, and each of this rank's shards is
+     * assembled from the whole tensors or slices ({@code name@start-end}) found there, so the pipeline and
+     * ZeRO layouts may change (the tensor size may not).
      */
     public static void loadOptimizer(Loaded ckpt, Module model, HybridZeroOptimizer optimizer) throws IOException {
+        int[] tp = tensorLayout(model);
+        if (ckpt.tensorSize() != tp[1]) {
+            throw new CheckpointException(ckpt.folder(), "was written with parallel.tensor = " + ckpt.tensorSize()
+                    + " and this run has " + tp[1] + ": optimizer state is only resumed with the same tensor size; "
+                    + "load the weights alone (ckpt.load_model_only_folder, or load_ckpt_info with content "
+                    + "[\"model\"]), which any tensor size reads");
+        }
         List<Path> files = new ArrayList<>();
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(ckpt.folder(), "optimizer_*.safetensors")) {
+        String prefix = "optimizer_tp" + tp[0] + "_pp";  // every pipeline stage's: names are global
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(ckpt.folder(), prefix + "*.safetensors")) {
             ds.forEach(files::add);
         }
         if (files.isEmpty()) {
-            throw new CheckpointException(ckpt.folder(), "holds no optimizer state (optimizer_*.safetensors)");
+            throw new CheckpointException(ckpt.folder(), "holds no optimizer state of tensor rank " + tp[0] + " ("
+                    + prefix + "*.safetensors)");
         }
         files.sort(null);
         List<SafeTensors.Reader> readers = new ArrayList<>();

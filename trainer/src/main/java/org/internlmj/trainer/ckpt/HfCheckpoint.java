@@ -258,16 +258,20 @@ public final class HfCheckpoint {
         return out;
     }
 
-    /** Loads a HF folder's weights into the whole {@code model} (shape mismatches listed together). */
+    /**
+     * Loads a HF folder's weights into the whole {@code model} (shape mismatches listed together); a
+     * tensor-parallel model takes its part of each split weight.
+     */
     public static void importInto(Path folder, Module model) throws IOException {
         int layers = (int) model.parameters().stream().filter(p -> p.name().endsWith("norm1.weight")).count();
-        Tensor emb = model.namedParameters().get("embedding.weight").data();
-        importInto(folder, model, layers, emb.size(1));
+        int hidden = model.namedParameters().get("embedding.weight").fullShape()[1];
+        importInto(folder, model, layers, hidden);
     }
 
     /**
      * Loads a HF folder's weights for a model of {@code numLayers} layers and {@code hidden} size into
-     * {@code model}, which may be one pipeline stage's part: it takes the tensors it holds.
+     * {@code model}, which may be one pipeline stage's part (it takes the tensors it holds) and split over
+     * tensor ranks (it takes its part of each split weight).
      */
     public static void importInto(Path folder, Module model, int numLayers, int hidden) throws IOException {
         try (MemoryScope scope = MemoryScope.open()) {
@@ -277,8 +281,8 @@ public final class HfCheckpoint {
                 Tensor t = w.get(p.name());
                 if (t == null) {
                     problems.add(p.name() + ": missing");
-                } else if (!t.sameShape(p.data())) {
-                    problems.add(p.name() + ": expected shape " + Shapes.str(p.data().shape()) + ", found "
+                } else if (!java.util.Arrays.equals(t.shape(), p.fullShape())) {
+                    problems.add(p.name() + ": expected shape " + Shapes.str(p.fullShape()) + ", found "
                             + Shapes.str(t.shape()));
                 }
             }
@@ -286,7 +290,14 @@ public final class HfCheckpoint {
                 throw new CheckpointException(folder + " does not fit the model:\n  " + String.join("\n  ", problems));
             }
             for (Parameter p : model.parameters()) {
-                p.data().copyFrom(w.get(p.name()));
+                Tensor t = w.get(p.name());
+                if (p.split() == null) {
+                    p.data().copyFrom(t);
+                } else {
+                    Tensor part = Tensor.empty(t.dtype(), Device.CPU, p.data().shape());
+                    p.split().cut(t.contiguous(), part);
+                    p.data().copyFrom(part);
+                }
             }
         }
     }

@@ -93,7 +93,9 @@ final class BenchCommand implements Runnable {
             description = {"Time whole training steps of a config on the CPU after warm-up and print one JSON object:",
                     "tokens_per_s, model_gflops_per_s (formula alongside), step_ms_median, peak_rss_mb, time per phase "
                             + "(data, forward, backward, optimizer) and per op family (gemm, attention, norms, "
-                            + "elementwise, other). Checkpoints, validation and TensorBoard are off."})
+                            + "elementwise, other), and the loss of every step. Checkpoints, validation and "
+                            + "TensorBoard are off. With --compare-losses, checks the loss curve against an earlier "
+                            + "run's."})
     static final class Train implements Callable<Integer> {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;
@@ -110,6 +112,15 @@ final class BenchCommand implements Runnable {
         @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key (repeatable).")
         List<String> overrides = new ArrayList<>();
 
+        @Option(names = "--compare-losses", paramLabel = "FILE",
+                description = "An earlier result of this benchmark (its JSON line in a file): compare the loss of "
+                        + "every step with it and exit 1 if one differs by more than --loss-tolerance.")
+        java.nio.file.Path compareLosses;
+
+        @Option(names = "--loss-tolerance", defaultValue = "2e-3",
+                description = "Largest allowed |loss - reference loss| per step (default: ${DEFAULT-VALUE}).")
+        double lossTolerance;
+
         @Override
         public Integer call() throws Exception {
             if (steps < 1 || warmup < 0) {
@@ -118,7 +129,14 @@ final class BenchCommand implements Runnable {
             java.nio.file.Path scratch = java.nio.file.Files.createTempDirectory("internlmj-bench-train");
             try {
                 var result = org.internlmj.trainer.bench.TrainBench.run(config, overrides, warmup, steps, scratch);
+                boolean matches = compareLosses == null
+                        || org.internlmj.trainer.bench.TrainBench.compareLosses(result, compareLosses, lossTolerance);
                 spec.commandLine().getOut().println(result.toString());
+                if (!matches) {
+                    spec.commandLine().getErr().println("the loss curve differs from " + compareLosses + " by "
+                            + result.get("loss_max_abs_diff").asDouble() + " > " + lossTolerance);
+                    return 1;
+                }
             } finally {
                 try (var walk = java.nio.file.Files.walk(scratch)) {
                     for (var p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {

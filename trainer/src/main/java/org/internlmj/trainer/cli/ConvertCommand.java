@@ -61,8 +61,8 @@ final class ConvertCommand implements Callable<Integer> {
             CheckpointStore.Loaded c = CheckpointStore.open(source.ckpt);
             TrainConfig cfg = TrainConfig.from(ConfigTree.parse(c.config().toString(), source.ckpt + "/meta.json", List.of()));
             try (MemoryScope scope = MemoryScope.open()) {
-                // every pipeline stage's shard: names are global, so the stages' files merge by name
-                HfCheckpoint.export(CheckpointStore.readModel(c), cfg.model(), toHf, parseSize(maxShard));
+                // every pipeline stage's and tensor rank's files: split weights are put back together first
+                HfCheckpoint.export(CheckpointStore.readFullWeights(c), cfg.model(), toHf, parseSize(maxShard));
             }
             out.println("exported " + source.ckpt + " (step " + c.step() + ") to " + toHf);
             return 0;

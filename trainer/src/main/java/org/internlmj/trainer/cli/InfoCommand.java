@@ -38,6 +38,11 @@ final class InfoCommand implements Callable<Integer> {
         out.println("cpu backend: " + CpuBackend.shared().describe());
         String cuda = new org.internlmj.tensor.cuda.CudaProvider().unavailableReason(org.internlmj.tensor.Device.cuda(0));
         out.println("cuda backend: " + (cuda == null ? "cuda:0 available" : "unavailable: " + cuda));
+        String launcherCuda = System.getenv("INTERNLMJ_CUDA_LIBS");
+        if (launcherCuda != null) {
+            // the launcher's search (scripts/find-cuda.sh) also covers toolkits and conda/pip folders off the default paths
+            out.println("launcher found CUDA libraries: " + launcherCuda);
+        }
         out.println("native libraries:");
         for (NativeLibrary.Spec lib : KnownLibraries.all()) {
             out.println("  " + NativeLibrary.find(lib).describe());

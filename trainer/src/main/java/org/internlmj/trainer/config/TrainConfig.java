@@ -91,6 +91,16 @@ public record TrainConfig(String jobName, ModelConfig model, DataConfig data, Ck
         if (model.hiddenSize() % tp != 0) {
             throw new ConfigException("model.hidden_size = " + model.hiddenSize() + " is not divisible by parallel.tensor = " + tp);
         }
+        if (model.vocabSize() % tp != 0) {
+            throw new ConfigException("model.vocab_size = " + model.vocabSize() + " is not divisible by parallel.tensor = " + tp
+                    + ": the output head (and the embedding with embed_split_hidden = False) splits the vocabulary; "
+                    + "pad vocab_size up to a multiple of " + tp);
+        }
+        if (parallel.sequenceParallel() && (long) data.microBsz() * data.seqLen() % tp != 0) {
+            throw new ConfigException("parallel.sequence_parallel = True splits each micro-batch's data.micro_bsz x "
+                    + "data.seq_len = " + (long) data.microBsz() * data.seqLen() + " tokens over parallel.tensor = " + tp
+                    + " ranks: not divisible");
+        }
         int stages = parallel.pipeline() * model.numChunks();
         if (model.numLayers() % model.numChunks() != 0) {
             throw new ConfigException("model.num_layers = " + model.numLayers() + " is not divisible by model.num_chunks = "

@@ -26,7 +26,8 @@ import org.internlmj.trainer.tokenizer.Tokenizer;
  * document per file) and JSONL files ({@code {"text": ...}} per line, one document per line) become
  * {@code out/train/<name>.bin(.meta)} and {@code out/valid/<name>.bin(.meta)}. Each document is
  * {@code [BOS] + tokens + [EOS]}, as InternLM's tokenizer script writes it. A document goes to the
- * validation split by a hash of its source and position, so the split is stable when inputs are added.
+ * validation split by a hash of its source (its path relative to the inputs' common folder) and position,
+ * so the split is stable when inputs are added and when the whole tree moves.
  * The whole output folder is built under a temporary name and renamed into place at the end.
  */
 public final class Prepare {
@@ -92,19 +93,15 @@ public final class Prepare {
         if (files.isEmpty()) {
             throw new IllegalArgumentException("no input files to prepare");
         }
-        if (Files.exists(out) && !force) {
-            throw new IllegalArgumentException("output folder " + out + " already exists (use --force to replace it)");
-        }
-        Path parent = out.toAbsolutePath().getParent();
-        Files.createDirectories(parent);
-        Path tmp = Files.createDirectory(parent.resolve(out.getFileName() + ".partial-" + ProcessHandle.current().pid()
-                + "-" + Long.toHexString(System.nanoTime())));
-        int skipped = 0;
-        long consumed = 0;
-        try (TokenizedWriter train = new TokenizedWriter(tmp.resolve("train").resolve(name + ".bin"));
-             TokenizedWriter valid = new TokenizedWriter(tmp.resolve("valid").resolve(name + ".bin"))) {
+        return build(out, name, force, tokenizer, validFraction, sink -> {
+            long consumed = 0;
+            int skipped = 0;
+            Path root = commonParent(files);
             for (Path f : files) {
                 String fname = f.getFileName().toString();
+                // Named for the split relative to the inputs' common folder, so the split does not change when
+                // the whole tree moves (another clone, another temp folder).
+                String key = root.relativize(f.toAbsolutePath().normalize()).toString();
                 if (fname.endsWith(".jsonl") || fname.endsWith(".json")) {
                     int line = 0;
                     try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
@@ -125,7 +122,7 @@ public final class Prepare {
                             if (t == null || !t.isTextual()) {
                                 throw new DataFormatException(f, consumed, "line " + line + " has no string \"" + textKey + "\"");
                             }
-                            addDocument(t.textValue(), f + "#" + line, tokenizer, validFraction, train, valid);
+                            sink.add(t.textValue(), key + "#" + line);
                             progress.accept(consumed);
                         }
                     }
@@ -138,11 +135,72 @@ public final class Prepare {
                         String text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPLACE)
                                 .onUnmappableCharacter(CodingErrorAction.REPLACE).decode(java.nio.ByteBuffer.wrap(bytes))
                                 .toString();
-                        addDocument(text, f.toString(), tokenizer, validFraction, train, valid);
+                        sink.add(text, key);
                     }
                     progress.accept(consumed);
                 }
             }
+            return skipped;
+        });
+    }
+
+    /**
+     * Tokenizes documents given as strings into {@code out} (which must not exist). Document {@code i}
+     * goes to the validation split by a hash of {@code name} and {@code i}, so the same list splits the
+     * same way wherever it is written.
+     */
+    public static Result runTexts(List<String> documents, Path out, Tokenizer tokenizer, double validFraction, String name)
+            throws IOException {
+        if (documents.isEmpty()) {
+            throw new IllegalArgumentException("no documents to prepare");
+        }
+        return build(out, name, false, tokenizer, validFraction, sink -> {
+            for (int i = 0; i < documents.size(); i++) {
+                sink.add(documents.get(i), name + "#" + (i + 1));
+            }
+            return 0;
+        });
+    }
+
+    /** The deepest folder that holds every file of {@code files} (absolute, normalised). */
+    static Path commonParent(List<Path> files) {
+        Path common = null;
+        for (Path f : files) {
+            Path parent = f.toAbsolutePath().normalize().getParent();
+            if (common == null) {
+                common = parent;
+            } else {
+                while (!parent.startsWith(common)) {
+                    common = common.getParent();
+                }
+            }
+        }
+        return common == null ? Path.of("").toAbsolutePath() : common;
+    }
+
+    /** Where a source's documents go: {@code key} names the document for the train/valid split. */
+    private interface Sink {
+        void add(String text, String key) throws IOException;
+    }
+
+    /** Feeds every document of a source to the sink; returns the number of skipped (binary) files. */
+    private interface Feed {
+        int feed(Sink sink) throws IOException;
+    }
+
+    /** Writes the fed documents under a temporary folder and moves it to {@code out} once complete. */
+    private static Result build(Path out, String name, boolean force, Tokenizer tokenizer, double validFraction, Feed feed)
+            throws IOException {
+        if (Files.exists(out) && !force) {
+            throw new IllegalArgumentException("output folder " + out + " already exists (use --force to replace it)");
+        }
+        Path parent = out.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        Path tmp = Files.createDirectory(parent.resolve(out.getFileName() + ".partial-" + ProcessHandle.current().pid()
+                + "-" + Long.toHexString(System.nanoTime())));
+        try (TokenizedWriter train = new TokenizedWriter(tmp.resolve("train").resolve(name + ".bin"));
+             TokenizedWriter valid = new TokenizedWriter(tmp.resolve("valid").resolve(name + ".bin"))) {
+            int skipped = feed.feed((text, key) -> addDocument(text, key, tokenizer, validFraction, train, valid));
             if (train.documents() == 0) {
                 throw new IllegalArgumentException("no documents were written to the training split (inputs empty or binary)");
             }

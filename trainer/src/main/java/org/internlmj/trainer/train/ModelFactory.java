@@ -14,6 +14,7 @@ public final class ModelFactory {
     public static ModelSpec spec(ModelConfig m) {
         return new ModelSpec(m.vocabSize(), m.hiddenSize(), m.numLayers(), m.numAttentionHeads(), m.mlpHidden(),
                 m.normType() == ModelConfig.NormType.RMSNORM ? ModelSpec.NormType.RMSNORM : ModelSpec.NormType.LAYERNORM,
-                m.layerNormEpsilon(), m.dtype(), m.embedGradScale(), m.checkpoint(), ROTARY_BASE);
+                m.layerNormEpsilon(), m.dtype(), m.embedGradScale(), m.checkpoint(), ROTARY_BASE, m.embedSplitHidden(),
+                m.parallelOutput());
     }
 }

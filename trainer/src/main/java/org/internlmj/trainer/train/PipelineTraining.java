@@ -87,7 +87,10 @@ final class PipelineTraining {
 
         @Override
         public int[] activationShape(int chunk, int microBatch) {
-            return new int[] {inputs.get(microBatch).ids().numel(), model.spec().hiddenSize()};
+            int tokens = inputs.get(microBatch).ids().numel();
+            // sequence parallelism: each tensor rank passes on its share of the tokens
+            var tp = model.tensorParallel();
+            return new int[] {tp.splitsSequence() ? tokens / tp.size() : tokens, model.spec().hiddenSize()};
         }
 
         @Override
@@ -104,7 +107,7 @@ final class PipelineTraining {
         public Variable forward(int chunk, int microBatch, Variable input) {
             Trainer.Inputs in = inputs.get(microBatch);
             Variable out = model.forwardChunk(chunk, in.ids(), input, in.positions(), in.cuSeqlens());
-            return model.producesLogits(chunk) ? Trainer.loss(out, in, smoothing, reduction) : out;
+            return model.producesLogits(chunk) ? Trainer.loss(model, out, in, smoothing, reduction) : out;
         }
     }
 }

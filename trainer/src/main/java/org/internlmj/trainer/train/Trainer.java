@@ -19,6 +19,7 @@ import org.internlmj.dist.ParallelContext;
 import org.internlmj.dist.pipeline.PipelinePartition;
 import org.internlmj.nn.InternLMModel;
 import org.internlmj.nn.Parameter;
+import org.internlmj.nn.TensorParallel;
 import org.internlmj.tensor.DType;
 import org.internlmj.tensor.Device;
 import org.internlmj.tensor.MemoryScope;
@@ -43,10 +44,11 @@ import org.internlmj.trainer.schedule.LrSchedule;
 import org.internlmj.trainer.tokenizer.Tokenizer;
 
 /**
- * The single-process training loop: per step, {@code micro_num} packed micro-batches each contributing
+ * The training loop of one rank: per step, {@code micro_num} packed micro-batches each contributing
  * {@code loss / micro_num} (InternLM's gradient accumulation), one optimizer update with the scheduled LR
  * and beta2, a line of metrics, validation every {@code valid_every} steps and checkpoints every
- * {@code checkpoint_every} steps. Activations of a step live in a memory scope closed at its end.
+ * {@code checkpoint_every} steps. Activations of a step live in a memory scope closed at its end. The ranks
+ * of a tensor-parallel group hold parts of one model replica and see the same micro-batches.
  */
 public final class Trainer implements AutoCloseable {
     private final TrainConfig cfg;
@@ -71,6 +73,8 @@ public final class Trainer implements AutoCloseable {
     private final CheckpointManager checkpoints;
     private TrainState state;
     private double lastValidLoss = Double.NaN;
+    private volatile TrainingEvents events = TrainingEvents.NONE;
+    private volatile boolean stopRequested;
 
     /** Builds everything a run needs; relative paths in the config are resolved against {@code base}. */
     public Trainer(TrainConfig cfg, Path base, Consumer<String> out) throws IOException {
@@ -96,9 +100,10 @@ public final class Trainer implements AutoCloseable {
         this.base = base;
         this.ctx = ctx;
         this.out = ctx.isMain() ? out : s -> { };
-        if (ctx.layout().tensor() > 1) {
-            throw new IllegalArgumentException("parallel.tensor = " + ctx.layout().tensor() + ": tensor parallelism is not "
-                    + "implemented yet; data and pipeline parallelism with ZeRO are");
+        if (ctx.layout().tensor() != cfg.parallel().tensor()) {
+            throw new IllegalArgumentException("parallel.tensor = " + cfg.parallel().tensor() + " but this run has "
+                    + ctx.world().size() + " rank(s) with tensors split over " + ctx.layout().tensor()
+                    + ": start it on a multiple of parallel.tensor ranks (internlmj launch --nproc N, mpirun -np N, srun)");
         }
         this.device = Device.parse(cfg.engine().device());
         this.tokenizer = Tokenizer.load(resolveTokenizer(cfg.engine().tokenizer()));
@@ -134,16 +139,23 @@ public final class Trainer implements AutoCloseable {
 
         // chunks only matter between pipeline stages: one process runs an interleaved config's model whole
         int chunks = ctx.layout().pipeline() > 1 ? cfg.model().numChunks() : 1;
-        this.model = new InternLMModel(ModelFactory.spec(cfg.model()), device, new PipelinePartition(cfg.model().numLayers(),
-                ctx.layout().pipeline(), chunks), ctx.pipelineRank());
+        this.model = new InternLMModel(ModelFactory.spec(cfg.model()), device,
+                new TensorParallel(ctx.tensor(), cfg.parallel().sequenceParallel()),
+                new PipelinePartition(cfg.model().numLayers(), ctx.layout().pipeline(), chunks), ctx.pipelineRank());
         model.initialize(seed);
         var gs = cfg.gradScaler();
         GradScaler scaler = cfg.model().dtype() == DType.F32 ? GradScaler.constant()
                 : new GradScaler(gs.initialScale(), gs.minScale(), gs.growthInterval(), gs.growthFactor(),
                 gs.backoffFactor(), gs.maxScale(), gs.hysteresis());
         var hz = cfg.hybridZero();
-        this.optimizer = new HybridZeroOptimizer(model.parameters().stream().map(Parameter::variable).toList(),
-                model.parameters().stream().map(Parameter::name).toList(), new boolean[model.parameters().size()],
+        List<Parameter> params = model.parameters();
+        boolean[] replicated = new boolean[params.size()];
+        for (int i = 0; i < replicated.length; i++) {
+            // whole on every tensor rank: counted once in the gradient norm
+            replicated[i] = params.get(i).split() == null;
+        }
+        this.optimizer = new HybridZeroOptimizer(params.stream().map(Parameter::variable).toList(),
+                params.stream().map(Parameter::name).toList(), replicated,
                 new HybridZeroOptimizer.Settings(cfg.adam().beta1(), cfg.adam().eps(), cfg.adam().weightDecay(),
                         hz.clipGradNorm(), hz.reduceBucketSize(), hz.overlapSyncGrad(), hz.overlapSyncParam(),
                         hz.useSplitTensorOptim()), scaler, ctx.optimizerGroups());
@@ -289,6 +301,22 @@ public final class Trainer implements AutoCloseable {
         return optimizer.stateBytes();
     }
 
+    /** Sends this run's step metrics, validation results and saved checkpoints to {@code events} (main rank). */
+    public void events(TrainingEvents events) {
+        this.events = events;
+        checkpoints.onSaved(events::checkpointSaved);
+    }
+
+    /**
+     * Asks {@link #fit} to stop after the step it is running (or before the first, if it has not started):
+     * it finishes that step, skips the final validation, saves a checkpoint when saving is enabled and
+     * returns. Safe from any thread. With
+     * several ranks every rank must ask at the same step (the stop file is the way to reach them all).
+     */
+    public void requestStop() {
+        stopRequested = true;
+    }
+
     /** Last validation loss (nats per target token), NaN before the first validation. */
     public double lastValidLoss() {
         return lastValidLoss;
@@ -311,12 +339,13 @@ public final class Trainer implements AutoCloseable {
     public double fit(long stopAt) throws IOException {
         int total = cfg.data().totalSteps();
         long until = Math.min(stopAt, total);
-        double stepFlops = Flops.internlmStepFlops(cfg);
+        // InternLM's TFLOPS are per GPU: a data-parallel replica's FLOPs shared by its tensor (x pipeline) ranks
+        double stepFlops = Flops.internlmStepFlops(cfg) * ctx.layout().data() / ctx.world().size();
         long started = System.nanoTime();
         long stepsAtStart = state.step();
         double lastLoss = Double.NaN;
         int dp = ctx.layout().data();
-        while (state.step() < until) {
+        while (state.step() < until && !stopRequested) {
             long t0 = System.nanoTime();
             int[] batch = sampler.next();
             optimizer.awaitParameters(); // with overlap_sync_param the last step's broadcasts end here
@@ -390,7 +419,7 @@ public final class Trainer implements AutoCloseable {
             m.put("grad_norm", r.gradNorm());
             m.put("loss_scale", r.lossScale());
             m.put("tokens_per_s", tokens * dp / seconds);
-            m.put("tgs", tokens / seconds);
+            m.put("tgs", (double) tokens * dp / ctx.world().size() / seconds); // InternLM: tokens per GPU per second
             m.put("tflops", stepFlops / seconds / 1e12);
             m.put("step_time_s", seconds);
             m.put("tokens", tokens * dp);
@@ -399,6 +428,7 @@ public final class Trainer implements AutoCloseable {
             m.put("skipped", !r.applied());
             if (metrics != null) {
                 metrics.record(step, m);
+                events.step(step, m);
             }
             if (!r.applied()) {
                 out.accept(String.format(Locale.ROOT, "step %d skipped: gradients hold %s (loss scale %.0f -> %.0f)", step,
@@ -424,8 +454,11 @@ public final class Trainer implements AutoCloseable {
                 break;
             }
         }
+        if (stopRequested) {
+            out.accept("stopped at step " + state.step() + " as requested");
+        }
         optimizer.awaitParameters();
-        if (valid != null && state.step() % cfg.data().validEvery() != 0) {
+        if (valid != null && !stopRequested && state.step() % cfg.data().validEvery() != 0) {
             validate(state.step());
         }
         if (cfg.ckpt().enableSaveCkpt()) {
@@ -448,11 +481,11 @@ public final class Trainer implements AutoCloseable {
         }
         int zeroIndex = ctx.dataRank() < ctx.layout().zero() ? ctx.zero().rank() : -1;
         return new CheckpointStore.Participation(ctx.isMain(), ctx.dataRank() == 0, zeroIndex, ctx.world()::barrier,
-                true, ctx.layout().data(), ctx.layout().zero(), ctx.pipelineRank(), ctx.layout().pipeline(), v -> {
+                true, ctx.layout().data(), ctx.layout().zero(), v -> {
                     Tensor t = Tensor.ofLongs(new long[] {v}, 1);
                     ctx.world().broadcast(t, 0).await();
                     return t.toLongArray()[0];
-                });
+                }, ctx.tensorRank(), ctx.layout().tensor(), ctx.pipelineRank(), ctx.layout().pipeline());
     }
 
     /** A micro-batch's tensors on the training device. */
@@ -466,14 +499,17 @@ public final class Trainer implements AutoCloseable {
                 Tensor.ofInts(mb.labels(), mb.labels().length).to(device), mb.targetCount());
     }
 
-    /** Cross-entropy over the micro-batch's target tokens (InternLM's FlashGPTLMLoss: mean). */
+    /**
+     * Cross-entropy over the micro-batch's target tokens (InternLM's FlashGPTLMLoss: mean); vocabulary-parallel
+     * over the tensor group when the logits are split.
+     */
     private Variable forwardLoss(Inputs in, double smoothing, Reduction reduction) {
-        return loss(model.forward(in.ids(), in.positions(), in.cuSeqlens()), in, smoothing, reduction);
+        return loss(model, model.forward(in.ids(), in.positions(), in.cuSeqlens()), in, smoothing, reduction);
     }
 
-    /** The loss of a micro-batch's logits (also on the last pipeline stage). */
-    static Variable loss(Variable logits, Inputs in, double smoothing, Reduction reduction) {
-        return F.crossEntropy(logits, in.labels(), MicroBatch.IGNORE, smoothing, reduction);
+    /** The loss of a micro-batch's logits (also on the last pipeline stage): vocabulary-parallel when they are split. */
+    static Variable loss(InternLMModel model, Variable logits, Inputs in, double smoothing, Reduction reduction) {
+        return model.loss(logits, in.labels(), MicroBatch.IGNORE, smoothing, reduction);
     }
 
     /**
@@ -523,6 +559,7 @@ public final class Trainer implements AutoCloseable {
         m.put("valid_tokens", count);
         if (metrics != null) {
             metrics.record(step, m);
+            events.validated(step, lastValidLoss, count);
         }
         out.accept(String.format(Locale.ROOT, "validation at step %d: loss %.4f nats/token over %,d tokens (%.1f s)", step,
                 lastValidLoss, count, (System.nanoTime() - t0) / 1e9));

@@ -112,7 +112,22 @@ class TrainConfigTest {
         ConfigException heads = error(MINIMAL, "model.num_attention_heads=5");
         assertTrue(heads.getMessage().contains("not divisible by model.num_attention_heads = 5"), heads.getMessage());
         ConfigException tp = error(MINIMAL, "parallel.tensor=8");
-        assertTrue(tp.getMessage().contains("parallel.tensor = 8"), tp.getMessage());
+        assertTrue(tp.getMessage().contains("model.num_attention_heads = 4 is not divisible by parallel.tensor = 8"),
+                tp.getMessage());
+        // hidden 64 and MLP 256 split 4 ways, 4 heads too: the vocabulary of 300 does not
+        ConfigException vocab = error(MINIMAL, "parallel.tensor=8", "model.num_attention_heads=8");
+        assertTrue(vocab.getMessage().contains("model.vocab_size = 300 is not divisible by parallel.tensor = 8"),
+                vocab.getMessage());
+        ConfigException mlp = error(MINIMAL, "parallel.tensor=3", "model.num_attention_heads=3", "model.hidden_size=48",
+                "model.vocab_size=303");
+        assertTrue(mlp.getMessage().contains("MLP hidden size 256") && mlp.getMessage().contains("parallel.tensor = 3"),
+                mlp.getMessage());
+        ConfigException sp = error(MINIMAL, "parallel.tensor=4", "parallel.sequence_parallel=True", "data.seq_len=7",
+                "model.vocab_size=304");
+        assertTrue(sp.getMessage().contains("14 tokens over parallel.tensor = 4"), sp.getMessage());
+        TrainConfig ok = TrainConfig.parse(MINIMAL, List.of("parallel.tensor=4", "parallel.sequence_parallel=True",
+                "model.vocab_size=304"));
+        assertTrue(ok.parallel().sequenceParallel());
         ConfigException chunks = error(MINIMAL, "model.num_chunks=2");
         assertTrue(chunks.getMessage().contains("pipeline"), chunks.getMessage());
         ConfigException pp = error(MINIMAL, "parallel.pipeline.size=3");

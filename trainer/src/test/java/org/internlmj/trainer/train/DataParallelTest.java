@@ -37,8 +37,11 @@ class DataParallelTest {
     static final int DP_MAX = 4;
 
     private static List<String> common(String... extra) {
+        // adam_eps 1e-3 (above these gradients) keeps every update proportional to its gradient: with 1e-8 Adam's
+        // normalised update turned the float noise of a near-cancelled gradient into a ~6e-6 weight difference on
+        // an element now and then, depending on which documents the temp folder's name put in the train split
         List<String> o = new ArrayList<>(List.of("ckpt.enable_save_ckpt=false", "data.valid_every=0",
-                "data.total_steps=5", "internlmj.tensorboard=false"));
+                "data.total_steps=5", "internlmj.tensorboard=false", "adam.adam_eps=1e-3"));
         o.addAll(List.of(extra));
         return o;
     }
@@ -82,8 +85,8 @@ class DataParallelTest {
         for (int i = 0; i < singleWeights.length; i++) {
             double[] a = toDouble(singleWeights[i]);
             double[] b = toDouble(weights.get(0)[i]);
-            // summation order differs (micro-batches on one rank vs an all-reduce of per-rank sums); Adam turns
-            // the last-bit differences of near-zero gradients into ~1e-6 absolute weight differences
+            // summation order differs (micro-batches on one rank vs an all-reduce of per-rank sums); with updates
+            // proportional to the gradients (adam_eps, above) that stays at float noise
             TensorAssert.assertClose(a, b, 2e-6, 1e-4, "parameter " + i);
             double rel = TensorAssert.relativeError(a, b);
             assertTrue(rel < 1e-4, "parameter " + i + ": ||dp - single|| / ||single|| = " + rel);

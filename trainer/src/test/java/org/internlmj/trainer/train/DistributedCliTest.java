@@ -18,9 +18,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code internlmj train} across processes: ranks started by {@code mpirun} (MPI process group; data parallel,
- * and data x interleaved pipeline parallel) and by {@code internlmj launch} (TCP process group) train the tiny
- * model to the same losses as one process with the same global batch.
+ * {@code internlmj train} across processes: ranks started by {@code mpirun} (MPI process group) and by
+ * {@code internlmj launch} (TCP process group) train the tiny model to the same losses as one process with
+ * the same global batch: data parallel on 2 and 4 ranks, 2 data-parallel x 2 tensor-parallel ranks, and
+ * 2 data x 2 tensor (with sequence parallelism) x 2 interleaved pipeline ranks on 8 MPI processes.
  */
 class DistributedCliTest {
     @TempDir
@@ -30,10 +31,20 @@ class DistributedCliTest {
             .replace("valid_every: 3", "valid_every: 0")
             .replace("enable_save_ckpt: true", "enable_save_ckpt: false");
 
+    /** Four heads and a vocabulary of 260: the tiny model split over 2 tensor ranks. */
+    private static String model(int tensor) {
+        return tensor == 1 ? CONFIG : CONFIG.replace("num_attention_heads: 2", "num_attention_heads: 4")
+                .replace("vocab_size: 259", "vocab_size: 260");
+    }
+
     private List<Double> single() throws IOException {
+        return single(1);
+    }
+
+    private List<Double> single(int tensor) throws IOException {
         Path d = Files.createDirectories(dir.resolve("single"));
         Files.createSymbolicLink(d.resolve("data"), dir.resolve("data"));
-        try (Trainer t = new Trainer(TrainConfig.parse(CONFIG, List.of("data.micro_num=4")), d, s -> { })) {
+        try (Trainer t = new Trainer(TrainConfig.parse(model(tensor), List.of("data.micro_num=4")), d, s -> { })) {
             t.fit();
         }
         return losses(d);
@@ -58,44 +69,47 @@ class DistributedCliTest {
         }
     }
 
-    @org.junit.jupiter.params.ParameterizedTest(name = "{0} MPI ranks, zero1 {1}, overlap {2}")
-    @org.junit.jupiter.params.provider.CsvSource({"2, -1, true", "4, 2, false"})
-    void mpiRanksMatchOneProcess(int ranks, int zero1, boolean overlap) throws Exception {
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0} MPI ranks, zero1 {1}, overlap {2}, tensor {3}")
+    @org.junit.jupiter.params.provider.CsvSource({"2, -1, true, 1", "4, 2, false, 1", "4, -1, true, 2"})
+    void mpiRanksMatchOneProcess(int ranks, int zero1, boolean overlap, int tensor) throws Exception {
         Path mpirun = onPath("mpirun");
         assumeTrue(mpirun != null, "mpirun is not on PATH (install openmpi-bin)");
         NativeLibrary.Lookup lib = NativeLibrary.find(KnownLibraries.MPI);
         assumeTrue(lib.found(), () -> "libmpi is missing (install libopenmpi-dev): " + lib.describe());
         TinyRun.prepareData(dir);
-        List<Double> expected = single();
+        List<Double> expected = single(tensor);
         Path d = rankDir("mpi");
-        Files.writeString(d.resolve("config.yaml"), CONFIG.replace("micro_num: 2", "micro_num: " + 4 / ranks)
+        // the global batch of the single run: micro_num x data-parallel ranks = 4
+        Files.writeString(d.resolve("config.yaml"), model(tensor).replace("micro_num: 2", "micro_num: " + 4 * tensor / ranks)
                 .replace("hybrid_zero_optimizer: {clip_grad_norm: 1.0}", "hybrid_zero_optimizer: {clip_grad_norm: 1.0, "
                         + "overlap_sync_grad: " + overlap + ", overlap_sync_param: " + overlap + "}")
-                + "parallel: {zero1: " + zero1 + "}\n");
+                + "parallel: {zero1: " + zero1 + ", tensor: " + tensor + "}\n");
         assertEquals(0, mpirun(mpirun, ranks, d), () -> "mpirun failed:\n" + readLog(d));
         assertSameLosses(expected, losses(d));
     }
 
     @Test
-    void mpiDataTimesPipelineRanksMatchOneProcess() throws Exception {
+    void mpiDataTimesTensorTimesPipelineRanksMatchOneProcess() throws Exception {
         Path mpirun = onPath("mpirun");
         assumeTrue(mpirun != null, "mpirun is not on PATH (install openmpi-bin)");
         NativeLibrary.Lookup lib = NativeLibrary.find(KnownLibraries.MPI);
         assumeTrue(lib.found(), () -> "libmpi is missing (install libopenmpi-dev): " + lib.describe());
         TinyRun.prepareData(dir);
-        // 4 layers in 2 chunks over 2 pipeline stages, 2 data-parallel replicas with ZeRO over both: 4 processes
-        String fourLayers = CONFIG.replace("num_layers: 2", "num_layers: 4");
-        Path s = Files.createDirectories(dir.resolve("single-pp"));
+        // 4 layers in 2 chunks over 2 pipeline stages, each split over 2 tensor ranks with sequence parallelism,
+        // 2 data-parallel replicas with ZeRO over both: 8 processes
+        String fourLayers = model(2).replace("num_layers: 2", "num_layers: 4");
+        Path s = Files.createDirectories(dir.resolve("single-3d"));
         Files.createSymbolicLink(s.resolve("data"), dir.resolve("data"));
         try (Trainer t = new Trainer(TrainConfig.parse(fourLayers, List.of("data.micro_num=8")), s, x -> { })) {
             t.fit();
         }
-        Path d = Files.createDirectories(dir.resolve("mpi-pp"));
+        Path d = Files.createDirectories(dir.resolve("mpi-3d"));
         Files.createSymbolicLink(d.resolve("data"), dir.resolve("data"));
         Files.writeString(d.resolve("config.yaml"), fourLayers.replace("micro_num: 2", "micro_num: 4")
                 .replace("num_layers: 4", "num_layers: 4, num_chunks: 2")
-                + "parallel: {zero1: -1, pipeline: {size: 2, interleaved_overlap: true}}\n");
-        assertEquals(0, mpirun(mpirun, 4, d), () -> "mpirun failed:\n" + readLog(d));
+                + "parallel: {zero1: -1, tensor: {size: 2, mode: \"mtp\"}, sequence_parallel: true, "
+                + "pipeline: {size: 2, interleaved_overlap: true}}\n");
+        assertEquals(0, mpirun(mpirun, 8, d), () -> "mpirun failed:\n" + readLog(d));
         assertSameLosses(losses(s), losses(d));
     }
 

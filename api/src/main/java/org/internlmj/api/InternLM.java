@@ -34,7 +34,7 @@ import org.slf4j.LoggerFactory;
  * other.
  *
  * <pre>{@code
- * try (InternLM lm = InternLM.load(Path.of("runs/demo/ckpt/3000"))) {
+ * try (InternLM lm = InternLM.load(Path.of("runs/demo/ckpt/2800"))) {
  *     lm.generate("public final class ", GenerationOptions.defaults().withMaxTokens(100), System.out::print);
  *     System.out.println();
  *     System.out.println("perplexity: " + lm.score("public static void main(String[] args)").perplexity());

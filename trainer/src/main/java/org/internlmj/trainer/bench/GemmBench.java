@@ -153,6 +153,36 @@ public final class GemmBench {
         };
     }
 
+    /**
+     * How fast this machine runs OpenBLAS's sgemm right now: GFLOP/s of the best of {@code calls} calls on
+     * {@code n x n x n} with {@code threads} threads, after two untimed calls; null when OpenBLAS is not
+     * installed. A gauge for other benchmarks: on a shared VM the same code runs at different speeds from
+     * hour to hour, and a ratio to this figure taken in the same run separates the code from the machine.
+     */
+    public static Double openBlasGflops(int threads, int n, int calls) {
+        if (!NativeLibrary.find(KnownLibraries.OPENBLAS).found()) {
+            return null;
+        }
+        OpenBlas.openblas_set_num_threads(threads);
+        float[] values = randomValues(new SplittableRandom(n), n * n);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment a = arena.allocateFrom(ValueLayout.JAVA_FLOAT, values);
+            MemorySegment b = arena.allocateFrom(ValueLayout.JAVA_FLOAT, values);
+            MemorySegment c = arena.allocate((long) n * n * Float.BYTES, 64);
+            long best = Long.MAX_VALUE;
+            for (int i = 0; i < calls + 2; i++) {
+                long t0 = System.nanoTime();
+                OpenBlas.cblas_sgemm(OpenBlas.CblasRowMajor, OpenBlas.CblasNoTrans, OpenBlas.CblasNoTrans, n, n, n, 1f,
+                        a, n, b, n, 0f, c, n);
+                long t = System.nanoTime() - t0;
+                if (i >= 2) {
+                    best = Math.min(best, t);
+                }
+            }
+            return round4(2.0 * n * n * n / best);
+        }
+    }
+
     /** Loads OpenBLAS or fails with where it was looked for and how to install it. */
     public static void requireOpenBlas(NativeLibrary.Spec spec) {
         NativeLibrary.Lookup lookup = NativeLibrary.find(spec);

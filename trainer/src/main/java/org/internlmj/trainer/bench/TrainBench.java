@@ -29,6 +29,10 @@ public final class TrainBench {
     public static final String FLOPS_FORMULA = "6 * N * tokens + 6 * hidden * layers * sum over attention segments "
             + "of n*(n+1)  (N = parameters without the embedding; causal attention, forward + backward)";
 
+    /** The machine gauge's GEMM size and timed calls. */
+    private static final int GAUGE_N = 2048;
+    private static final int GAUGE_CALLS = 3;
+
     private TrainBench() {
     }
 
@@ -47,6 +51,8 @@ public final class TrainBench {
             throw new IllegalArgumentException("bench train measures the CPU backend; the config asks for device "
                     + cfg.engine().device());
         }
+        int threads = CpuBackend.shared().threads();
+        Double blasBefore = GemmBench.openBlasGflops(threads, GAUGE_N, GAUGE_CALLS);
         ProfilingBackend profiler = new ProfilingBackend(CpuBackend.shared());
         double[] stepMs = new double[steps];
         Map<ProfilingBackend.Family, Long> families;
@@ -74,6 +80,7 @@ public final class TrainBench {
             phases = t.phaseNanos();
             attentionFlopsPerStep = attentionFlops(cfg);
         }
+        Double blasAfter = GemmBench.openBlasGflops(threads, GAUGE_N, GAUGE_CALLS);
         double[] sorted = stepMs.clone();
         Arrays.sort(sorted);
         double median = sorted[steps / 2];
@@ -88,7 +95,8 @@ public final class TrainBench {
         o.put("warmup_steps", warmup);
         o.put("tokens_per_step", tokensPerStep);
         o.put("tokens_per_s", round(tokensPerS));
-        o.put("model_gflops_per_s", round(flopsPerStep * steps / (totalMs / 1000) / 1e9));
+        double modelGflops = flopsPerStep * steps / (totalMs / 1000) / 1e9;
+        o.put("model_gflops_per_s", round(modelGflops));
         o.put("flops_per_step", flopsPerStep);
         o.put("flops_formula", FLOPS_FORMULA);
         o.put("step_ms_median", round(median));
@@ -104,6 +112,17 @@ public final class TrainBench {
         }
         fam.put("outside_kernels", round((totalMs * 1e6 - familyTotal) / 1e6 / steps));
         o.put("gemm_share_of_step", round(families.get(ProfilingBackend.Family.GEMM) / (totalMs * 1e6)));
+        if (blasBefore != null && blasAfter != null) {
+            // the machine's speed around the run: OpenBLAS sgemm before and after the timed steps
+            ObjectNode gauge = o.putObject("machine_gauge");
+            gauge.put("what", "OpenBLAS cblas_sgemm " + GAUGE_N + "^3, " + threads + " threads, best of " + GAUGE_CALLS
+                    + " calls, before and after the timed steps");
+            gauge.put("openblas_gflops_before", blasBefore);
+            gauge.put("openblas_gflops_after", blasAfter);
+            gauge.put("model_gflops_per_openblas_gflops", round(modelGflops / Math.max(blasBefore, blasAfter)));
+        } else {
+            o.put("machine_gauge", "OpenBLAS not installed (apt-get install libopenblas0-pthread)");
+        }
         var losses = o.putArray("losses");
         for (double l : losses(scratch.resolve("metrics.jsonl"), warmup + steps)) {
             losses.add(l);

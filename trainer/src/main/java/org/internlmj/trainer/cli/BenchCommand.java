@@ -199,31 +199,42 @@ final class BenchCommand implements Runnable {
         return Main.run(spec.commandLine().getOut(), spec.commandLine().getErr(), args.toArray(String[]::new));
     }
 
-    /** The worker process of {@code bench dp} (started by the launcher). */
-    @Command(name = "dp-worker", hidden = true)
-    static final class DpWorker implements Callable<Integer> {
+    /** A worker process of {@code bench dp} or {@code bench pp} (started by the launcher with every option). */
+    abstract static class Worker implements Callable<Integer> {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;
 
         @CommandLine.Parameters(index = "0", paramLabel = "CONFIG")
         java.nio.file.Path config;
 
-        @Option(names = "--steps", defaultValue = "10")
+        @Option(names = "--steps", required = true)
         int steps;
 
-        @Option(names = "--warmup", defaultValue = "3")
+        @Option(names = "--warmup", required = true)
         int warmup;
 
         @Option(names = "--set")
         List<String> overrides = new ArrayList<>();
 
+        /** This rank's result line, or null on ranks that print none. */
+        abstract com.fasterxml.jackson.databind.JsonNode run() throws Exception;
+
         @Override
         public Integer call() throws Exception {
-            var json = org.internlmj.trainer.bench.DpBench.runWorker(config, overrides, warmup, steps);
+            var json = run();
             if (json != null) {
                 spec.commandLine().getOut().println(json.toString());
             }
             return 0;
+        }
+    }
+
+    /** The worker process of {@code bench dp}. */
+    @Command(name = "dp-worker", hidden = true)
+    static final class DpWorker extends Worker {
+        @Override
+        com.fasterxml.jackson.databind.JsonNode run() throws Exception {
+            return org.internlmj.trainer.bench.DpBench.runWorker(config, overrides, warmup, steps);
         }
     }
 
@@ -289,31 +300,12 @@ final class BenchCommand implements Runnable {
         }
     }
 
-    /** The worker process of {@code bench pp} (started by the launcher). */
+    /** The worker process of {@code bench pp}. */
     @Command(name = "pp-worker", hidden = true)
-    static final class PpWorker implements Callable<Integer> {
-        @CommandLine.Spec
-        CommandLine.Model.CommandSpec spec;
-
-        @CommandLine.Parameters(index = "0", paramLabel = "CONFIG")
-        java.nio.file.Path config;
-
-        @Option(names = "--steps", defaultValue = "5")
-        int steps;
-
-        @Option(names = "--warmup", defaultValue = "2")
-        int warmup;
-
-        @Option(names = "--set")
-        List<String> overrides = new ArrayList<>();
-
+    static final class PpWorker extends Worker {
         @Override
-        public Integer call() throws Exception {
-            var json = org.internlmj.trainer.bench.PpBench.runWorker(config, overrides, warmup, steps);
-            if (json != null) {
-                spec.commandLine().getOut().println(json.toString());
-            }
-            return 0;
+        com.fasterxml.jackson.databind.JsonNode run() throws Exception {
+            return org.internlmj.trainer.bench.PpBench.runWorker(config, overrides, warmup, steps);
         }
     }
 }

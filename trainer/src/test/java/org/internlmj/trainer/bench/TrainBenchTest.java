@@ -37,6 +37,14 @@ class TrainBenchTest {
         for (String family : List.of("gemm", "attention", "norms", "elementwise", "other", "outside_kernels")) {
             assertTrue(first.get("op_family_ms_per_step").has(family), family);
         }
+        var gauge = first.get("machine_gauge");
+        if (org.internlmj.ffm.NativeLibrary.find(org.internlmj.ffm.KnownLibraries.OPENBLAS).found()) {
+            assertTrue(gauge.get("openblas_gflops_before").asDouble() > 0 && gauge.get("openblas_gflops_after").asDouble() > 0,
+                    gauge.toString());
+            assertTrue(gauge.get("model_gflops_per_openblas_gflops").asDouble() > 0, gauge.toString());
+        } else {
+            assertTrue(gauge.asText().contains("not installed"), gauge.toString());
+        }
         assertEquals(5, first.get("losses").size(), "warm-up and timed steps");
         for (var l : first.get("losses")) {
             assertTrue(Double.isFinite(l.asDouble()) && l.asDouble() > 0 && l.asDouble() < 10, l.toString());

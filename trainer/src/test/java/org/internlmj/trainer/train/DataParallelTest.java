@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import org.internlmj.dist.ParallelContext;
 import org.internlmj.dist.ParallelLayout;
@@ -40,10 +39,7 @@ class DataParallelTest {
         // adam_eps 1e-3 (above these gradients) keeps every update proportional to its gradient: with 1e-8 Adam's
         // normalised update turned the float noise of a near-cancelled gradient into a ~6e-6 weight difference on
         // an element now and then, depending on which documents the temp folder's name put in the train split
-        List<String> o = new ArrayList<>(List.of("ckpt.enable_save_ckpt=false", "data.valid_every=0",
-                "data.total_steps=5", "internlmj.tensorboard=false", "adam.adam_eps=1e-3"));
-        o.addAll(List.of(extra));
-        return o;
+        return TinyRun.overrides(5, 0, List.of("adam.adam_eps=1e-3"), extra);
     }
 
     @BeforeAll

@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -57,11 +56,8 @@ class HybridParallelTest {
     private static List<String> common(String... extra) {
         // adam_eps 1e-3: every update proportional to its gradient, so weights compare at float tolerance
         // (TensorParallelTest says why); validation over the training packs (never empty)
-        List<String> o = new ArrayList<>(List.of("data.valid_folder=data/train", "ckpt.enable_save_ckpt=false",
-                "ckpt.auto_resume=false", "data.valid_every=" + STEPS, "data.total_steps=" + STEPS,
-                "internlmj.tensorboard=false", "adam.adam_eps=1e-3"));
-        o.addAll(List.of(extra));
-        return o;
+        return TinyRun.overrides(STEPS, STEPS, List.of("data.valid_folder=data/train", "ckpt.auto_resume=false",
+                "adam.adam_eps=1e-3"), extra);
     }
 
     @BeforeAll
@@ -87,12 +83,11 @@ class HybridParallelTest {
     }
 
     private static List<Double> metric(String runDir, String key) throws IOException {
-        return TinyRun.steps(TinyRun.metrics(dir.resolve(runDir))).stream().map(j -> j.get(key).asDouble()).toList();
+        return TinyRun.metric(dir.resolve(runDir), key);
     }
 
     private static double validLoss(String runDir) throws IOException {
-        return TinyRun.metrics(dir.resolve(runDir)).stream().filter(j -> j.has("valid_loss")).reduce((a, b) -> b)
-                .orElseThrow().get("valid_loss").asDouble();
+        return TinyRun.lastValidLoss(dir.resolve(runDir));
     }
 
     /** One rank's coordinates, its parameters (how each is split) and their values. */

@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -48,11 +47,7 @@ class PipelineParallelTest {
     private static List<String> common(String... extra) {
         // validation over the training packs: TinyRun's held-out split hashes the temporary folder's path and
         // is empty in some runs
-        List<String> o = new ArrayList<>(List.of("data.valid_folder=data/train", "ckpt.enable_save_ckpt=false",
-                "ckpt.auto_resume=false",
-                "data.valid_every=" + STEPS, "data.total_steps=" + STEPS, "internlmj.tensorboard=false"));
-        o.addAll(List.of(extra));
-        return o;
+        return TinyRun.overrides(STEPS, STEPS, List.of("data.valid_folder=data/train", "ckpt.auto_resume=false"), extra);
     }
 
     @BeforeAll
@@ -80,12 +75,11 @@ class PipelineParallelTest {
     }
 
     static List<Double> losses(String runDir) throws IOException {
-        return TinyRun.steps(TinyRun.metrics(dir.resolve(runDir))).stream().map(j -> j.get("loss").asDouble()).toList();
+        return TinyRun.metric(dir.resolve(runDir), "loss");
     }
 
     static double validLoss(String runDir) throws IOException {
-        return TinyRun.metrics(dir.resolve(runDir)).stream().filter(j -> j.has("valid_loss")).reduce((a, b) -> b)
-                .orElseThrow().get("valid_loss").asDouble();
+        return TinyRun.lastValidLoss(dir.resolve(runDir));
     }
 
     /** Trains on dp x pp thread ranks; returns every rank's weights by name. */

@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -59,10 +58,7 @@ class TensorParallelTest {
         // (a clipping factor from a wrong norm) shows. No label smoothing: with it the head rows of tokens the data
         // never has drift to a zero gradient (their optimum is p = s/V); the smoothed vocabulary-parallel loss is
         // compared by gradients in the nn module's tests.
-        List<String> o = new ArrayList<>(List.of(MODEL, VOCAB, "ckpt.enable_save_ckpt=false", "data.valid_every=5",
-                "data.total_steps=5", "internlmj.tensorboard=false", "adam.adam_eps=1e-3"));
-        o.addAll(List.of(extra));
-        return o;
+        return TinyRun.overrides(5, 5, List.of(MODEL, VOCAB, "adam.adam_eps=1e-3"), extra);
     }
 
     @BeforeAll
@@ -100,7 +96,7 @@ class TensorParallelTest {
     }
 
     private static List<Double> metric(String runDir, String key) throws IOException {
-        return TinyRun.steps(TinyRun.metrics(dir.resolve(runDir))).stream().map(j -> j.get(key).asDouble()).toList();
+        return TinyRun.metric(dir.resolve(runDir), key);
     }
 
     /** One rank's parameters: name, its part of the weights, how it is split. */

@@ -67,4 +67,28 @@ public final class TinyRun {
         }
         return w;
     }
+
+    /**
+     * Config overrides of a parallel-equality run: no checkpoints, no TensorBoard, {@code steps} steps and
+     * validation every {@code validEvery} (0: none), then the test's own {@code fixed} settings, then
+     * {@code extra} (the case's).
+     */
+    public static List<String> overrides(int steps, int validEvery, List<String> fixed, String... extra) {
+        List<String> o = new ArrayList<>(List.of("ckpt.enable_save_ckpt=false", "internlmj.tensorboard=false",
+                "data.total_steps=" + steps, "data.valid_every=" + validEvery));
+        o.addAll(fixed);
+        o.addAll(List.of(extra));
+        return o;
+    }
+
+    /** One number of every step record of a run's metrics ({@code loss}, {@code grad_norm}, ...). */
+    public static List<Double> metric(Path runDir, String key) throws IOException {
+        return steps(metrics(runDir)).stream().map(j -> j.get(key).asDouble()).toList();
+    }
+
+    /** The last validation loss of a run. */
+    public static double lastValidLoss(Path runDir) throws IOException {
+        return metrics(runDir).stream().filter(j -> j.has("valid_loss")).reduce((a, b) -> b)
+                .orElseThrow(() -> new AssertionError("no validation in " + runDir)).get("valid_loss").asDouble();
+    }
 }

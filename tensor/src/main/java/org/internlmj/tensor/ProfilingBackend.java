@@ -18,9 +18,18 @@ public final class ProfilingBackend implements Backend {
     /** Groups of operations as the CPU throughput issue reports them. */
     public enum Family { GEMM, ATTENTION, NORMS, ELEMENTWISE, OTHER }
 
+    /** The Backend operations timed one by one (their method names, in snake case). */
+    public enum Op {
+        FILL, COPY, FILL_RANDOM, MATMUL, UNARY, BINARY, AFFINE, REDUCE, SUM_OF_SQUARES, SOFTMAX, SOFTMAX_BACKWARD,
+        RMS_NORM, RMS_NORM_BACKWARD, LAYER_NORM, LAYER_NORM_BACKWARD, ROTARY, SWIGLU, SWIGLU_BACKWARD, EMBEDDING,
+        EMBEDDING_BACKWARD, CROSS_ENTROPY, CROSS_ENTROPY_BACKWARD, CROSS_ENTROPY_SHARD_STATS,
+        CROSS_ENTROPY_SHARD_BACKWARD, ATTENTION, ATTENTION_BACKWARD, ADAMW
+    }
+
     private final Backend inner;
     private final long[] nanos = new long[Family.values().length];
     private final long[] calls = new long[Family.values().length];
+    private final long[] opNanos = new long[Op.values().length];
 
     public ProfilingBackend(Backend inner) {
         this.inner = inner;
@@ -44,14 +53,28 @@ public final class ProfilingBackend implements Backend {
         return m;
     }
 
+    /** Time per operation (those called at least once) since construction or the last {@link #reset()}. */
+    public Map<Op, Long> opNanos() {
+        Map<Op, Long> m = new EnumMap<>(Op.class);
+        for (Op op : Op.values()) {
+            if (opNanos[op.ordinal()] > 0) {
+                m.put(op, opNanos[op.ordinal()]);
+            }
+        }
+        return m;
+    }
+
     public void reset() {
         java.util.Arrays.fill(nanos, 0);
         java.util.Arrays.fill(calls, 0);
+        java.util.Arrays.fill(opNanos, 0);
     }
 
-    private void add(Family f, long start) {
-        nanos[f.ordinal()] += System.nanoTime() - start;
+    private void add(Family f, Op op, long start) {
+        long dt = System.nanoTime() - start;
+        nanos[f.ordinal()] += dt;
         calls[f.ordinal()]++;
+        opNanos[op.ordinal()] += dt;
     }
 
     @Override
@@ -78,63 +101,63 @@ public final class ProfilingBackend implements Backend {
     public void fill(Tensor out, double value) {
         long t = System.nanoTime();
         inner.fill(out, value);
-        add(Family.ELEMENTWISE, t);
+        add(Family.ELEMENTWISE, Op.FILL, t);
     }
 
     @Override
     public void copy(Tensor src, Tensor dst) {
         long t = System.nanoTime();
         inner.copy(src, dst);
-        add(Family.ELEMENTWISE, t);
+        add(Family.ELEMENTWISE, Op.COPY, t);
     }
 
     @Override
     public void fillRandom(Tensor out, Distribution distribution, double a, double b, long seed, long offset) {
         long t = System.nanoTime();
         inner.fillRandom(out, distribution, a, b, seed, offset);
-        add(Family.OTHER, t);
+        add(Family.OTHER, Op.FILL_RANDOM, t);
     }
 
     @Override
     public void matmul(Tensor a, Tensor b, Tensor c, float alpha, float beta) {
         long t = System.nanoTime();
         inner.matmul(a, b, c, alpha, beta);
-        add(Family.GEMM, t);
+        add(Family.GEMM, Op.MATMUL, t);
     }
 
     @Override
     public void unary(UnaryOp op, Tensor x, Tensor out) {
         long t = System.nanoTime();
         inner.unary(op, x, out);
-        add(Family.ELEMENTWISE, t);
+        add(Family.ELEMENTWISE, Op.UNARY, t);
     }
 
     @Override
     public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
         long t = System.nanoTime();
         inner.binary(op, a, b, out);
-        add(Family.ELEMENTWISE, t);
+        add(Family.ELEMENTWISE, Op.BINARY, t);
     }
 
     @Override
     public void affine(Tensor x, double scale, double shift, Tensor out) {
         long t = System.nanoTime();
         inner.affine(x, scale, shift, out);
-        add(Family.ELEMENTWISE, t);
+        add(Family.ELEMENTWISE, Op.AFFINE, t);
     }
 
     @Override
     public void reduce(ReduceOp op, Tensor x, int dim, Tensor out) {
         long t = System.nanoTime();
         inner.reduce(op, x, dim, out);
-        add(Family.OTHER, t);
+        add(Family.OTHER, Op.REDUCE, t);
     }
 
     @Override
     public double sumOfSquares(Tensor x) {
         long t = System.nanoTime();
         double r = inner.sumOfSquares(x);
-        add(Family.OTHER, t);
+        add(Family.OTHER, Op.SUM_OF_SQUARES, t);
         return r;
     }
 
@@ -142,35 +165,35 @@ public final class ProfilingBackend implements Backend {
     public void softmax(Tensor x, Tensor out, boolean log) {
         long t = System.nanoTime();
         inner.softmax(x, out, log);
-        add(Family.ELEMENTWISE, t);
+        add(Family.ELEMENTWISE, Op.SOFTMAX, t);
     }
 
     @Override
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) {
         long t = System.nanoTime();
         inner.softmaxBackward(y, dy, dx, log);
-        add(Family.ELEMENTWISE, t);
+        add(Family.ELEMENTWISE, Op.SOFTMAX_BACKWARD, t);
     }
 
     @Override
     public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd) {
         long t = System.nanoTime();
         inner.rmsNorm(x, weight, eps, y, rstd);
-        add(Family.NORMS, t);
+        add(Family.NORMS, Op.RMS_NORM, t);
     }
 
     @Override
     public void rmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor dweight) {
         long t = System.nanoTime();
         inner.rmsNormBackward(x, weight, rstd, dy, dx, dweight);
-        add(Family.NORMS, t);
+        add(Family.NORMS, Op.RMS_NORM_BACKWARD, t);
     }
 
     @Override
     public void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd) {
         long t = System.nanoTime();
         inner.layerNorm(x, weight, bias, eps, y, mean, rstd);
-        add(Family.NORMS, t);
+        add(Family.NORMS, Op.LAYER_NORM, t);
     }
 
     @Override
@@ -178,49 +201,49 @@ public final class ProfilingBackend implements Backend {
                                   Tensor dweight, Tensor dbias) {
         long t = System.nanoTime();
         inner.layerNormBackward(x, weight, mean, rstd, dy, dx, dweight, dbias);
-        add(Family.NORMS, t);
+        add(Family.NORMS, Op.LAYER_NORM_BACKWARD, t);
     }
 
     @Override
     public void rotary(Tensor x, Tensor positions, double base, boolean inverse, Tensor out) {
         long t = System.nanoTime();
         inner.rotary(x, positions, base, inverse, out);
-        add(Family.ELEMENTWISE, t);
+        add(Family.ELEMENTWISE, Op.ROTARY, t);
     }
 
     @Override
     public void swiglu(Tensor gate, Tensor up, Tensor out) {
         long t = System.nanoTime();
         inner.swiglu(gate, up, out);
-        add(Family.ELEMENTWISE, t);
+        add(Family.ELEMENTWISE, Op.SWIGLU, t);
     }
 
     @Override
     public void swigluBackward(Tensor gate, Tensor up, Tensor dout, Tensor dgate, Tensor dup) {
         long t = System.nanoTime();
         inner.swigluBackward(gate, up, dout, dgate, dup);
-        add(Family.ELEMENTWISE, t);
+        add(Family.ELEMENTWISE, Op.SWIGLU_BACKWARD, t);
     }
 
     @Override
     public void embedding(Tensor weight, Tensor ids, Tensor out) {
         long t = System.nanoTime();
         inner.embedding(weight, ids, out);
-        add(Family.OTHER, t);
+        add(Family.OTHER, Op.EMBEDDING, t);
     }
 
     @Override
     public void embeddingBackward(Tensor ids, Tensor dout, Tensor dweight) {
         long t = System.nanoTime();
         inner.embeddingBackward(ids, dout, dweight);
-        add(Family.OTHER, t);
+        add(Family.OTHER, Op.EMBEDDING_BACKWARD, t);
     }
 
     @Override
     public void crossEntropy(Tensor logits, Tensor labels, int ignoreIndex, float smoothing, Tensor loss, Tensor lse) {
         long t = System.nanoTime();
         inner.crossEntropy(logits, labels, ignoreIndex, smoothing, loss, lse);
-        add(Family.OTHER, t);
+        add(Family.OTHER, Op.CROSS_ENTROPY, t);
     }
 
     @Override
@@ -228,7 +251,7 @@ public final class ProfilingBackend implements Backend {
                                      Tensor dloss, Tensor dlogits) {
         long t = System.nanoTime();
         inner.crossEntropyBackward(logits, labels, lse, ignoreIndex, smoothing, dloss, dlogits);
-        add(Family.OTHER, t);
+        add(Family.OTHER, Op.CROSS_ENTROPY_BACKWARD, t);
     }
 
     @Override
@@ -236,7 +259,7 @@ public final class ProfilingBackend implements Backend {
                                        Tensor sum) {
         long t = System.nanoTime();
         inner.crossEntropyShardStats(logits, labels, vocabStart, lse, target, sum);
-        add(Family.OTHER, t);
+        add(Family.OTHER, Op.CROSS_ENTROPY_SHARD_STATS, t);
     }
 
     @Override
@@ -245,7 +268,7 @@ public final class ProfilingBackend implements Backend {
         long t = System.nanoTime();
         inner.crossEntropyShardBackward(logits, labels, vocabStart, vocabTotal, lse, ignoreIndex, smoothing, dloss,
                 dlogits);
-        add(Family.OTHER, t);
+        add(Family.OTHER, Op.CROSS_ENTROPY_SHARD_BACKWARD, t);
     }
 
     @Override
@@ -253,7 +276,7 @@ public final class ProfilingBackend implements Backend {
                           Tensor out, Tensor lse) {
         long t = System.nanoTime();
         inner.attention(q, k, v, cuSeqlens, scale, causal, out, lse);
-        add(Family.ATTENTION, t);
+        add(Family.ATTENTION, Op.ATTENTION, t);
     }
 
     @Override
@@ -261,13 +284,13 @@ public final class ProfilingBackend implements Backend {
                                   float scale, boolean causal, Tensor dq, Tensor dk, Tensor dv) {
         long t = System.nanoTime();
         inner.attentionBackward(q, k, v, out, dout, lse, cuSeqlens, scale, causal, dq, dk, dv);
-        add(Family.ATTENTION, t);
+        add(Family.ATTENTION, Op.ATTENTION_BACKWARD, t);
     }
 
     @Override
     public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step, Tensor modelCopy) {
         long t = System.nanoTime();
         inner.adamw(param, grad, m, v, step, modelCopy);
-        add(Family.OTHER, t);
+        add(Family.OTHER, Op.ADAMW, t);
     }
 }

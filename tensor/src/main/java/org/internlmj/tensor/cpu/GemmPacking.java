@@ -3,6 +3,7 @@ package org.internlmj.tensor.cpu;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -54,15 +55,19 @@ final class GemmPacking {
                 FloatVector.fromArray(S, src, s).intoArray(dst, d);
                 FloatVector.fromArray(S, src, s + L).intoArray(dst, d + L);
             }
-        } else if (ls == 1) {
-            // A transposed: 12 (or fewer) contiguous floats per k step, too few for an arraycopy call.
+        } else if (ls == 1 && valid <= L) {
+            // A transposed: 12 (or fewer) contiguous floats per k step, one masked vector each.
+            VectorMask<Float> mask = S.indexInRange(0, valid);
             for (int k = 0; k < kc; k++) {
-                int s = base + k * ks;
-                int d = o + k * width;
-                for (int w = 0; w < valid; w++) {
-                    dst[d + w] = src[s + w];
-                }
+                FloatVector.fromArray(S, src, base + k * ks, mask).intoArray(dst, o + k * width, mask);
             }
+        } else if (ls == 1) {
+            for (int k = 0; k < kc; k++) {
+                System.arraycopy(src, base + k * ks, dst, o + k * width, valid);
+            }
+        } else if (ks == 1 && GemmTranspose.applies()) {
+            // Lanes are rows of the source (A as stored, or B transposed): 16 x 16 blocks in registers.
+            GemmTranspose.pack(src, base, ls, valid, width, kc, dst, o);
         } else if (ks == 1) {
             // Lanes are rows of the source (A as stored, or B transposed). Four rows at a time, read
             // along k: four streams keep enough loads in flight when the rows come from memory (twice

@@ -1,10 +1,12 @@
 package org.internlmj.tensor.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.ExecutorService;
@@ -102,6 +104,42 @@ class GemmTest {
                 Tensor a = random(rnd, DType.F16, 45, 50);
                 Tensor b = random(rnd, DType.F16, 90, 50).transpose(0, 1);
                 check(g, a, b, random(rnd, out, 45, 90), 0.5f, 2f, "small blocks, f16 in, " + out + " out");
+            }
+        }
+    }
+
+    @Test
+    void packedPanelsEqualTheSourceElementForElement() {
+        // every packing path (natural, transposed in 16 x 16 register blocks with k and lane tails,
+        // contiguous-lane copies, strided gathers) against dst[o + k*width + w] = src(w, k), zero past valid
+        Random rnd = new Random(23);
+        float[] src = new float[40 * 50 + 7];
+        for (int i = 0; i < src.length; i++) {
+            src[i] = rnd.nextFloat() - 0.5f;
+        }
+        int nr = GemmKernels.NR;
+        int[][] cases = {
+            // laneStride, kStride, valid, width, kc
+            {50, 1, nr, nr, 48}, {50, 1, nr, nr, 37}, {50, 1, nr - 5, nr, 33}, {50, 1, 12, 12, 16}, {50, 1, 11, 12, 45},
+            {50, 1, 6, 6, 31}, {50, 1, 3, 4, 9}, {1, 50, nr, nr, 40}, {1, 50, 12, 12, 39}, {1, 50, 7, 12, 17},
+            {1, 50, nr - 3, nr, 21}, {2, 100, 5, 6, 19},
+        };
+        for (int[] c : cases) {
+            int ls = c[0];
+            int ks = c[1];
+            int valid = c[2];
+            int width = c[3];
+            int kc = c[4];
+            int base = 3;
+            Gemm.Operand op = new Gemm.Operand(src, null, false, 0, 0, 1, 1);
+            float[] dst = new float[5 + kc * width];
+            Arrays.fill(dst, Float.NaN);
+            GemmPacking.pack(op, base, ls, ks, valid, width, kc, dst, 5);
+            for (int k = 0; k < kc; k++) {
+                for (int w = 0; w < width; w++) {
+                    float expected = w < valid ? src[base + w * ls + k * ks] : 0f;
+                    assertEquals(expected, dst[5 + k * width + w], 0f, "lane " + w + " step " + k + " of " + Arrays.toString(c));
+                }
             }
         }
     }

@@ -56,6 +56,7 @@ public final class TrainBench {
         ProfilingBackend profiler = new ProfilingBackend(CpuBackend.shared());
         double[] stepMs = new double[steps];
         Map<ProfilingBackend.Family, Long> families;
+        Map<ProfilingBackend.Op, Long> ops;
         Map<Trainer.Phase, Long> phases;
         long paramsNoEmbedding;
         double attentionFlopsPerStep = 0;
@@ -77,6 +78,7 @@ public final class TrainBench {
                 }
             }
             families = profiler.nanos();
+            ops = profiler.opNanos();
             phases = t.phaseNanos();
             attentionFlopsPerStep = attentionFlops(cfg);
         }
@@ -111,6 +113,9 @@ public final class TrainBench {
             familyTotal += e.getValue();
         }
         fam.put("outside_kernels", round((totalMs * 1e6 - familyTotal) / 1e6 / steps));
+        ObjectNode perOp = o.putObject("op_ms_per_step");
+        ops.entrySet().stream().sorted(Map.Entry.<ProfilingBackend.Op, Long>comparingByValue().reversed())
+                .forEach(e -> perOp.put(e.getKey().name().toLowerCase(Locale.ROOT), round(e.getValue() / 1e6 / steps)));
         o.put("gemm_share_of_step", round(families.get(ProfilingBackend.Family.GEMM) / (totalMs * 1e6)));
         if (blasBefore != null && blasAfter != null) {
             // the machine's speed around the run: OpenBLAS sgemm before and after the timed steps

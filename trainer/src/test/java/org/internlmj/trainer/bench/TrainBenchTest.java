@@ -37,6 +37,19 @@ class TrainBenchTest {
         for (String family : List.of("gemm", "attention", "norms", "elementwise", "other", "outside_kernels")) {
             assertTrue(first.get("op_family_ms_per_step").has(family), family);
         }
+        var perOp = first.get("op_ms_per_step");
+        for (String op : List.of("matmul", "attention", "attention_backward", "rms_norm", "adamw")) {
+            assertTrue(perOp.has(op), op + " in " + perOp);
+        }
+        double opSum = 0;
+        for (var v : perOp) {
+            opSum += v.asDouble();
+        }
+        double familySum = 0;
+        for (String family : List.of("gemm", "attention", "norms", "elementwise", "other")) {
+            familySum += first.get("op_family_ms_per_step").get(family).asDouble();
+        }
+        assertEquals(familySum, opSum, 0.01 + 1e-3 * familySum, "the operations add up to their families");
         var gauge = first.get("machine_gauge");
         if (org.internlmj.ffm.NativeLibrary.find(org.internlmj.ffm.KnownLibraries.OPENBLAS).found()) {
             assertTrue(gauge.get("openblas_gflops_before").asDouble() > 0 && gauge.get("openblas_gflops_after").asDouble() > 0,

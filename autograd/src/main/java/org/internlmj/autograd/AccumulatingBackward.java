@@ -12,12 +12,15 @@ import org.internlmj.tensor.Tensor;
  * do with a returned gradient: the input is a parameter (a leaf) that is not a capture target, its
  * gradient buffer exists (contiguous, in its dtype), and this operation is its only contribution in the
  * pass. The backward signals that it used the accumulator by returning that very tensor for input
- * {@code i}; anything else returned is handled as a plain {@link Backward}'s result.
+ * {@code i}; anything else returned is handled as a plain {@link Backward}'s result. When
+ * {@code zeroed[i]} is set the buffer's contents count as zero ({@link Variable#zeroGradLazily}): the
+ * backward writes its gradient over them instead of adding.
  *
  * <pre>{@code
- * AccumulatingBackward backward = (dOut, need, acc) -> {
+ * AccumulatingBackward backward = (dOut, need, acc, zeroed) -> {
  *     Tensor dw = acc[1] != null ? acc[1] : Tensor.empty(w.dtype(), w.device(), w.shape());
- *     dOut[0].backend().matmul(dOut[0].transpose(0, 1), x, dw, 1f, acc[1] != null ? 1f : 0f);
+ *     float beta = acc[1] != null && !zeroed[1] ? 1f : 0f;
+ *     dOut[0].backend().matmul(dOut[0].transpose(0, 1), x, dw, 1f, beta);
  *     return new Tensor[] {null, dw};
  * };
  * }</pre>
@@ -29,12 +32,14 @@ public interface AccumulatingBackward extends Backward {
      * @param accumulators {@code accumulators[i]}, when not null, is input {@code i}'s gradient buffer: the
      *                     backward may add its gradient into it in place and return it as input {@code i}'s
      *                     entry
+     * @param zeroed       {@code zeroed[i]}: {@code accumulators[i]}'s contents count as zero, to be written
+     *                     over rather than added to
      * @see Backward#apply
      */
-    Tensor[] apply(Tensor[] gradOutputs, boolean[] needsInput, Tensor[] accumulators);
+    Tensor[] apply(Tensor[] gradOutputs, boolean[] needsInput, Tensor[] accumulators, boolean[] zeroed);
 
     @Override
     default Tensor[] apply(Tensor[] gradOutputs, boolean[] needsInput) {
-        return apply(gradOutputs, needsInput, new Tensor[needsInput.length]);
+        return apply(gradOutputs, needsInput, new Tensor[needsInput.length], new boolean[needsInput.length]);
     }
 }

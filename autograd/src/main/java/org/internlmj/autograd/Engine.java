@@ -105,12 +105,14 @@ public final class Engine {
                 }
                 OpNode op = (OpNode) node;
                 Tensor[] accumulators = op.accumulates() ? accumulators(op) : null;
-                Tensor[] inputGrads = op.run(grads, accumulators);
+                boolean[] zeroed = accumulators == null ? null : zeroed(op, accumulators);
+                Tensor[] inputGrads = op.run(grads, accumulators, zeroed);
                 for (int i = 0; i < op.next.length; i++) {
                     if (op.next[i] != null) {
                         Tensor g = inputGrads == null ? null : inputGrads[i];
                         if (g != null && accumulators != null && g == accumulators[i]) {
                             // Already added into the leaf's buffer: the leaf only counts it and runs its hooks.
+                            ((LeafNode) op.next[i]).variable.accumulatorWritten();
                             g = null;
                         }
                         deliver(op.next[i], op.nextSlot[i], g, op.name);
@@ -139,6 +141,15 @@ public final class Engine {
                 }
             }
             return acc;
+        }
+
+        /** Which of the offered buffers count as zero (their leaves' gradients were cleared lazily). */
+        private static boolean[] zeroed(OpNode op, Tensor[] accumulators) {
+            boolean[] zeroed = new boolean[accumulators.length];
+            for (int i = 0; i < accumulators.length; i++) {
+                zeroed[i] = accumulators[i] != null && ((LeafNode) op.next[i]).variable.accumulatorCountsAsZero();
+            }
+            return zeroed;
         }
 
         private static Tensor seedFor(Variable root, Tensor seed) {

@@ -24,9 +24,9 @@ final class OpNode extends Node {
     /**
      * Runs the backward on the summed output gradients and releases the saved tensors. Returns null,
      * without running, when no output received a gradient. {@code accumulators} (null, or one entry per
-     * input) go to an {@link AccumulatingBackward}.
+     * input) go to an {@link AccumulatingBackward}, with {@code zeroed} (buffers whose contents count as zero).
      */
-    Tensor[] run(Tensor[] gradOutputs, Tensor[] accumulators) {
+    Tensor[] run(Tensor[] gradOutputs, Tensor[] accumulators, boolean[] zeroed) {
         Backward b = backward;
         if (b == null) {
             throw GraphFreed.at(this);
@@ -43,7 +43,7 @@ final class OpNode extends Node {
             }
             try {
                 result = accumulators != null && b instanceof AccumulatingBackward ab
-                        ? ab.apply(gradOutputs, needs, accumulators) : b.apply(gradOutputs, needs);
+                        ? ab.apply(gradOutputs, needs, accumulators, zeroed) : b.apply(gradOutputs, needs);
             } catch (GraphFreed e) {
                 throw e;
             } catch (RuntimeException e) {

@@ -28,6 +28,8 @@ import org.internlmj.tensor.Tensor;
  * it belongs to the {@link MemoryScope} that owns the data, so it lives as long as the parameter does
  * whatever scope the backward ran in. A buffer given with {@link #setGrad} is used as is and gradients
  * are added into it in place (an optimizer can hand out views of its flat gradient buckets this way).
+ * {@link #zeroGradLazily} clears a gradient without writing its buffer: the next pass writes over the old
+ * contents instead of adding to them, which saves an optimizer a pass over every gradient per step.
  */
 public final class Variable {
     private final Tensor data;
@@ -37,6 +39,8 @@ public final class Variable {
     private final String name;
     private final List<Consumer<Variable>> hooks = new ArrayList<>();
     private Tensor grad;
+    /** The buffer's contents are stale and count as zero ({@link #zeroGradLazily}). */
+    private boolean gradCountsAsZero;
 
     private Variable(Tensor data, OpNode producer, int slot, boolean requiresGrad, String name) {
         this.data = data;
@@ -144,6 +148,10 @@ public final class Variable {
      * always null for constants and operation results.
      */
     public synchronized Tensor grad() {
+        if (gradCountsAsZero) {
+            grad.backend().fill(grad, 0);
+            gradCountsAsZero = false;
+        }
         return grad;
     }
 
@@ -159,6 +167,7 @@ public final class Variable {
                     + " of the data " + data + describeName());
         }
         grad = buffer;
+        gradCountsAsZero = false;
     }
 
     /** Fills the gradient with zeros, keeping its buffer (a no-op while there is none). */
@@ -166,6 +175,17 @@ public final class Variable {
         if (grad != null) {
             grad.backend().fill(grad, 0);
         }
+        gradCountsAsZero = false;
+    }
+
+    /**
+     * Makes the gradient zero without writing its buffer (a no-op while there is none): the next backward
+     * pass writes its gradient over the old contents rather than adding to them, and {@link #grad()}
+     * fills the buffer with zeros first if it is read before a pass reached this leaf. Readers must go
+     * through {@link #grad()}: a view of the buffer taken earlier still shows the old values.
+     */
+    public synchronized void zeroGradLazily() {
+        gradCountsAsZero = grad != null;
     }
 
     /**
@@ -211,7 +231,10 @@ public final class Variable {
 
     /** Adds one pass's summed gradient into {@link #grad()}. */
     synchronized void accumulate(Tensor g) {
-        if (grad == null) {
+        if (gradCountsAsZero) {
+            grad.backend().copy(g, grad);
+            gradCountsAsZero = false;
+        } else if (grad == null) {
             Tensor fresh = Tensor.empty(data.dtype(), data.device(), data.shape());
             // Copied, never aliased: the same tensor may be another variable's gradient too.
             fresh.backend().copy(g, fresh);
@@ -227,6 +250,16 @@ public final class Variable {
      */
     synchronized Tensor accumulator() {
         return grad != null && grad.isContiguous() && grad.dtype() == data.dtype() ? grad : null;
+    }
+
+    /** True while the {@link #accumulator()}'s contents count as zero (an operation writes over them). */
+    synchronized boolean accumulatorCountsAsZero() {
+        return gradCountsAsZero;
+    }
+
+    /** An operation wrote this pass's gradient into the {@link #accumulator()}. */
+    synchronized void accumulatorWritten() {
+        gradCountsAsZero = false;
     }
 
     void runHooks() {

@@ -152,6 +152,58 @@ class EngineTest {
     }
 
     @Test
+    void lazilyClearedBuffersAreWrittenOverByTheNextPassAndReadAsZeroUntilThen() {
+        Generator g = new Generator(12);
+        float[] w = Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 12).toFloatArray();
+        float[] x = Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 20).toFloatArray();
+        float[] e = Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 18).toFloatArray();
+        int[] ids = {3, 0, 3, 5, 1};
+        // once: the accumulator paths (GEMM with beta 0, embedding scatter-add into a zero-filled buffer);
+        // twice: w has two contributions, summed by the engine and copied over the stale values
+        for (boolean twice : new boolean[] {false, true}) {
+            float[][] plain = plainGradients(w, x, e, ids, twice);
+            Variable wv = Variable.parameter(Tensor.of(w, 3, 4));
+            Variable xv = Variable.parameter(Tensor.of(x, 5, 4));
+            Variable ev = Variable.parameter(Tensor.of(e, 6, 3));
+            Variable unused = Variable.parameter(Tensor.of(new float[] {1, 2}, 2));
+            Tensor bucket = Tensor.full(0.25, DType.F32, Device.CPU, 12 + 18 + 2);
+            Tensor wBuf = bucket.narrow(0, 0, 12).reshape(3, 4);
+            Tensor eBuf = bucket.narrow(0, 12, 18).reshape(6, 3);
+            Tensor uBuf = bucket.narrow(0, 30, 2);
+            wv.setGrad(wBuf);
+            ev.setGrad(eBuf);
+            unused.setGrad(uBuf);
+            for (Variable v : List.of(wv, ev, unused)) {
+                v.zeroGradLazily();
+            }
+            assertEquals(0.25f, bucket.toFloatArray()[0], "nothing is written when clearing");
+            List<float[]> atHook = new ArrayList<>();
+            wv.addGradHook(v -> atHook.add(v.grad().toFloatArray()));
+            for (int pass = 1; pass <= 2; pass++) {
+                Variable y = F.linear(xv, wv, null);
+                if (twice) {
+                    y = F.add(y, F.linear(F.scale(xv, 0.5), wv, null));
+                }
+                Variable emb = F.embedding(ev, Tensor.ofInts(ids, ids.length));
+                F.sum(F.add(F.square(y), F.scale(emb, 2))).backward();
+                float[] all = bucket.toFloatArray();
+                for (int i = 0; i < 12; i++) {
+                    assertEquals(pass * plain[0][i], all[i], 1e-5f, "w grad " + i + " after pass " + pass
+                            + (twice ? " (used twice)" : ""));
+                }
+                for (int i = 0; i < 18; i++) {
+                    assertEquals(pass * plain[2][i], all[12 + i], 1e-5f, "embedding grad " + i + " after pass " + pass);
+                }
+                assertArrayEquals(wBuf.toFloatArray(), atHook.get(pass - 1), "the hook sees the pass's gradient");
+            }
+            assertEquals(0.25f, bucket.toFloatArray()[30], "a gradient no pass reached is not written...");
+            assertArrayEquals(new float[] {0, 0}, unused.grad().toFloatArray(), "...until it is read");
+            assertSame(uBuf, unused.grad());
+            assertArrayEquals(new float[] {0, 0}, uBuf.toFloatArray());
+        }
+    }
+
+    @Test
     void hooksFireOncePerPassWithTheSummedGradientAsSoonAsItIsComplete() {
         Variable w1 = Variable.parameter(f32(0.5f, -0.25f), "w1");
         Variable w2 = Variable.parameter(f32(2, 3), "w2");

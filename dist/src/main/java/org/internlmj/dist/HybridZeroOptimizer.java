@@ -52,6 +52,12 @@ public final class HybridZeroOptimizer {
     private final Bucket[] bucketOf;
     private final int[] owner;
     private volatile boolean gradSync;
+    /**
+     * Each gradient's sum of squares, taken by its hook in the step's last backward pass, while the
+     * gradient the GEMM just wrote is still in cache (without data parallelism only: a reduction changes
+     * the gradient later); NaN where not taken.
+     */
+    private final double[] hookSumSq;
     private ProcessGroup.Work inFlight;
     private List<ProcessGroup.Work> pendingParams = List.of();
     private long steps;
@@ -121,6 +127,8 @@ public final class HybridZeroOptimizer {
         this.zeroSize = groups.zero().size();
         this.owner = new int[params.size()];
         this.bucketOf = new Bucket[params.size()];
+        this.hookSumSq = new double[params.size()];
+        Arrays.fill(hookSumSq, Double.NaN);
         if (settings.splitTensors()) {
             Arrays.fill(owner, -1);
             for (int i = 0; i < params.size(); i++) {
@@ -316,13 +324,19 @@ public final class HybridZeroOptimizer {
 
     /**
      * Enables gradient synchronisation for the coming backward pass: InternLM skips it during gradient
-     * accumulation and syncs during the last micro-batch's backward.
+     * accumulation and syncs during the last micro-batch's backward. With it on, the gradients' hooks also
+     * take their sums of squares for the norm, so the last backward before {@link #step} must have it on
+     * (a later pass without it would add to gradients whose sums were already taken).
      */
     public void syncGradientsInNextBackward(boolean on) {
         this.gradSync = on;
     }
 
     private void gradReady(int i) {
+        if (gradSync && groups.data().size() == 1 && !(replicatedAcrossTensor[i] && groups.tensorRank() != 0)) {
+            Tensor g = params.get(i).grad();
+            hookSumSq[i] = g.backend().sumOfSquares(g);
+        }
         if (!gradSync || !settings.overlapSyncGrad() || groups.data().size() == 1) {
             return;
         }
@@ -392,9 +406,15 @@ public final class HybridZeroOptimizer {
                 if (replicatedAcrossTensor[s.param()] && groups.tensorRank() != 0) {
                     continue;
                 }
-                Tensor g = gradSlice(s);
-                sumSq += g.backend().sumOfSquares(g);
+                double taken = hookSumSq[s.param()];
+                if (!Double.isNaN(taken) && s.length() == params.get(s.param()).numel()) {
+                    sumSq += taken;
+                } else {
+                    Tensor g = gradSlice(s);
+                    sumSq += g.backend().sumOfSquares(g);
+                }
             }
+            Arrays.fill(hookSumSq, Double.NaN);
             sumSq = allReduceSum(sumSq);
         }
         boolean overflow = !Double.isFinite(sumSq);
@@ -431,6 +451,10 @@ public final class HybridZeroOptimizer {
         if (groups.data().size() > 1) {
             for (Bucket b : buckets) {
                 if (!b.launched) {
+                    for (int i : b.members) {
+                        // a member no pass reached: its lazily cleared buffer becomes real zeros
+                        params.get(i).grad();
+                    }
                     if (inFlight != null && !settings.overlapSyncGrad()) {
                         awaitTimed(inFlight);
                     }
@@ -498,9 +522,14 @@ public final class HybridZeroOptimizer {
         }
     }
 
+    /**
+     * Clears every gradient without writing the buckets: the next backward writes over the old values
+     * (the weight-gradient GEMMs run with beta = 0 on their first micro-batch), and a gradient no pass
+     * reached is zero-filled when read ({@link #flushGradients}, {@link #gradSlice}).
+     */
     private void zeroGrads() {
-        for (Bucket b : buckets) {
-            b.flat.backend().fill(b.flat, 0);
+        for (Variable p : params) {
+            p.zeroGradLazily();
         }
     }
 

@@ -27,9 +27,12 @@ public final class Embedding {
         int[] shape = new int[ids.rank() + 1];
         System.arraycopy(ids.shape(), 0, shape, 0, ids.rank());
         shape[ids.rank()] = h;
-        AccumulatingBackward backward = (d, need, acc) -> {
+        AccumulatingBackward backward = (d, need, acc, zeroed) -> {
             // The scatter-add goes straight into the weight's gradient buffer when the engine offers it.
             Tensor dw = acc[0] != null ? acc[0] : Tensor.zeros(w.dtype(), w.device(), w.shape());
+            if (zeroed[0]) {
+                dw.backend().fill(dw, 0);
+            }
             w.backend().embeddingBackward(flatIds, Grads.dense(d[0]).reshape(-1, h), dw);
             return new Tensor[] {dw};
         };

@@ -31,7 +31,7 @@ public final class Linear {
         ad.backend().matmul(ad, bd, c, 1f, 0f);
         Tensor savedA = b.requiresGrad() ? ad : null;
         Tensor savedB = a.requiresGrad() ? bd : null;
-        AccumulatingBackward backward = (d, need, acc) -> {
+        AccumulatingBackward backward = (d, need, acc, zeroed) -> {
             Tensor dc = d[0];
             Tensor da = null;
             Tensor db = null;
@@ -43,7 +43,7 @@ public final class Linear {
             if (need[1]) {
                 // Added straight into B's gradient buffer when the engine offers it (beta = 1).
                 db = acc[1] != null ? acc[1] : Grads.newLike(bd);
-                float beta = acc[1] != null ? 1f : 0f;
+                float beta = acc[1] != null && !zeroed[1] ? 1f : 0f;
                 if (bd.rank() == ad.rank()) {
                     dc.backend().matmul(savedA.transpose(-2, -1), dc, db, 1f, beta);
                 } else {
@@ -88,7 +88,7 @@ public final class Linear {
         Tensor y = y2.reshape(outShape);
         Tensor savedX = weight.requiresGrad() ? x2 : null;
         Tensor savedW = x.requiresGrad() ? w : null;
-        AccumulatingBackward backward = (d, need, acc) -> {
+        AccumulatingBackward backward = (d, need, acc, zeroed) -> {
             Tensor dy2 = d[0].reshape(-1, out);
             Tensor dx = null;
             Tensor dw = null;
@@ -101,7 +101,7 @@ public final class Linear {
             if (need[1]) {
                 // Added straight into the weight's gradient buffer when the engine offers it (beta = 1).
                 dw = acc[1] != null ? acc[1] : Grads.newLike(w);
-                dy2.backend().matmul(dy2.transpose(0, 1), savedX, dw, 1f, acc[1] != null ? 1f : 0f);
+                dy2.backend().matmul(dy2.transpose(0, 1), savedX, dw, 1f, acc[1] != null && !zeroed[1] ? 1f : 0f);
             }
             if (need[2]) {
                 Tensor sum = Tensor.empty(dy2.dtype(), dy2.device(), 1, out);

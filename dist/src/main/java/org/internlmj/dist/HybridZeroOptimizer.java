@@ -52,12 +52,6 @@ public final class HybridZeroOptimizer {
     private final Bucket[] bucketOf;
     private final int[] owner;
     private volatile boolean gradSync;
-    /**
-     * Each gradient's sum of squares, taken by its hook in the step's last backward pass, while the
-     * gradient the GEMM just wrote is still in cache (without data parallelism only: a reduction changes
-     * the gradient later); NaN where not taken.
-     */
-    private final double[] hookSumSq;
     private ProcessGroup.Work inFlight;
     private List<ProcessGroup.Work> pendingParams = List.of();
     private long steps;
@@ -127,8 +121,6 @@ public final class HybridZeroOptimizer {
         this.zeroSize = groups.zero().size();
         this.owner = new int[params.size()];
         this.bucketOf = new Bucket[params.size()];
-        this.hookSumSq = new double[params.size()];
-        Arrays.fill(hookSumSq, Double.NaN);
         if (settings.splitTensors()) {
             Arrays.fill(owner, -1);
             for (int i = 0; i < params.size(); i++) {
@@ -324,19 +316,13 @@ public final class HybridZeroOptimizer {
 
     /**
      * Enables gradient synchronisation for the coming backward pass: InternLM skips it during gradient
-     * accumulation and syncs during the last micro-batch's backward. With it on, the gradients' hooks also
-     * take their sums of squares for the norm, so the last backward before {@link #step} must have it on
-     * (a later pass without it would add to gradients whose sums were already taken).
+     * accumulation and syncs during the last micro-batch's backward.
      */
     public void syncGradientsInNextBackward(boolean on) {
         this.gradSync = on;
     }
 
     private void gradReady(int i) {
-        if (gradSync && groups.data().size() == 1 && !(replicatedAcrossTensor[i] && groups.tensorRank() != 0)) {
-            Tensor g = params.get(i).grad();
-            hookSumSq[i] = g.backend().sumOfSquares(g);
-        }
         if (!gradSync || !settings.overlapSyncGrad() || groups.data().size() == 1) {
             return;
         }
@@ -406,15 +392,9 @@ public final class HybridZeroOptimizer {
                 if (replicatedAcrossTensor[s.param()] && groups.tensorRank() != 0) {
                     continue;
                 }
-                double taken = hookSumSq[s.param()];
-                if (!Double.isNaN(taken) && s.length() == params.get(s.param()).numel()) {
-                    sumSq += taken;
-                } else {
-                    Tensor g = gradSlice(s);
-                    sumSq += g.backend().sumOfSquares(g);
-                }
+                Tensor g = gradSlice(s);
+                sumSq += g.backend().sumOfSquares(g);
             }
-            Arrays.fill(hookSumSq, Double.NaN);
             sumSq = allReduceSum(sumSq);
         }
         boolean overflow = !Double.isFinite(sumSq);

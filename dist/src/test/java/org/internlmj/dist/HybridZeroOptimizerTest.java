@@ -14,8 +14,8 @@ import org.internlmj.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 
 /**
- * The one-rank optimizer's bookkeeping around the gradients: lazily cleared buckets and the norm's
- * sums of squares taken by the gradient hooks, checked against float64 sums of the gradients themselves.
+ * The one-rank optimizer's bookkeeping around the gradients: buckets cleared lazily between steps, with
+ * the gradient norm checked against float64 sums over the gradients themselves.
  */
 class HybridZeroOptimizerTest {
 
@@ -58,7 +58,7 @@ class HybridZeroOptimizerTest {
         Model m = new Model(3);
         int[] ids = {3, 0, 3, 5, 1};
         for (int step = 0; step < 3; step++) {
-            // two micro-batches: the hooks take the sums only in the last one, over the accumulated gradients
+            // two micro-batches: the first writes over the last step's values, the second adds
             for (int k = 0; k < 2; k++) {
                 m.opt.syncGradientsInNextBackward(k == 1);
                 m.backward(Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 5, 4), ids);
@@ -72,7 +72,7 @@ class HybridZeroOptimizerTest {
     }
 
     @Test
-    void aStepWithoutSyncedBackwardComputesTheNormFromTheBuffers() {
+    void stepsAreTheSameWithAndWithoutGradientSyncOnOneRank() {
         Generator g = new Generator(6);
         Model m = new Model(4);
         Model n = new Model(4);
@@ -84,7 +84,7 @@ class HybridZeroOptimizerTest {
             n.backward(x, new int[] {1, 2, 2, 4, 0});
             double expected = n.gradNormFromGradients();
             assertEquals(expected, n.opt.step(1e-2, 0.95).gradNorm(), 1e-6 * expected);
-            assertEquals(expected, m.opt.step(1e-2, 0.95).gradNorm(), 0.0, "hook sums and buffer sums agree exactly");
+            assertEquals(expected, m.opt.step(1e-2, 0.95).gradNorm(), 0.0, "the sync flag changes nothing on one rank");
         }
         assertArrayEquals(n.w.data().toFloatArray(), m.w.data().toFloatArray(), 0f);
     }

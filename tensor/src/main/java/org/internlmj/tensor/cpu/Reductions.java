@@ -405,6 +405,18 @@ final class Reductions {
             return 0;
         }
         double[] partial = Scratch.doubles(chunks);
+        if (x.isContiguous() && xs.dtype() == DType.F32) {
+            // the common case (gradients): each task takes a run of chunks, no per-chunk segment walk
+            float[] a = xs.f32();
+            int offset = x.offset();
+            parallel.forRange(chunks, 4, (c0, c1) -> {
+                for (int c = c0; c < c1; c++) {
+                    int from = c * SQUARES_CHUNK;
+                    partial[c] = squares(a, offset + from, Math.min(n, from + SQUARES_CHUNK) - from);
+                }
+            });
+            return sumInOrder(partial, chunks);
+        }
         int stride = loop.innerStride(0);
         parallel.forEach(chunks, c -> {
             double[] acc = {0};
@@ -422,6 +434,10 @@ final class Reductions {
             });
             partial[c] = acc[0];
         });
+        return sumInOrder(partial, chunks);
+    }
+
+    private static double sumInOrder(double[] partial, int chunks) {
         double total = 0;
         for (int c = 0; c < chunks; c++) {
             total += partial[c];

@@ -103,6 +103,10 @@ public final class TrainBench {
         o.put("flops_formula", FLOPS_FORMULA);
         o.put("step_ms_median", round(median));
         o.put("step_ms_min", round(sorted[0]));
+        var each = o.putArray("step_ms");
+        for (double ms : stepMs) {
+            each.add(Math.round(ms * 10) / 10.0);
+        }
         o.put("peak_rss_mb", peakRssMb());
         ObjectNode ph = o.putObject("phase_ms_per_step");
         phases.forEach((k, v) -> ph.put(k.name().toLowerCase(Locale.ROOT), round(v / 1e6 / steps)));

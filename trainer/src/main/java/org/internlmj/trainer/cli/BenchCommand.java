@@ -106,7 +106,9 @@ final class BenchCommand implements Runnable {
         @Option(names = "--steps", defaultValue = "20", description = "Timed steps (default: ${DEFAULT-VALUE}).")
         int steps;
 
-        @Option(names = "--warmup", defaultValue = "5", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+        // C2 compiles the once-per-step kernels (AdamW, the norm) and the heap stops growing (with young
+        // collections of half a second) only some 15-20 s into a run on the 2-core VM: 5 steps were too few.
+        @Option(names = "--warmup", defaultValue = "10", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
         int warmup;
 
         @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key (repeatable).")

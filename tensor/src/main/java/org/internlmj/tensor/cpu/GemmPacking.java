@@ -65,9 +65,6 @@ final class GemmPacking {
             for (int k = 0; k < kc; k++) {
                 System.arraycopy(src, base + k * ks, dst, o + k * width, valid);
             }
-        } else if (ks == 1 && GemmTranspose.applies()) {
-            // Lanes are rows of the source (A as stored, or B transposed): 16 x 16 blocks in registers.
-            GemmTranspose.pack(src, base, ls, valid, width, kc, dst, o);
         } else if (ks == 1) {
             // Lanes are rows of the source (A as stored, or B transposed). Four rows at a time, read
             // along k: four streams keep enough loads in flight when the rows come from memory (twice

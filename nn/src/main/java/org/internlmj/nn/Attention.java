@@ -1,5 +1,6 @@
 package org.internlmj.nn;
 
+import java.util.List;
 import org.internlmj.autograd.F;
 import org.internlmj.autograd.Variable;
 import org.internlmj.tensor.DType;
@@ -48,9 +49,12 @@ public final class Attention extends Module {
         Variable in = tp.enter(x);
         int t = in.size(0);
         Variable qkv = F.reshape(wqkv.forward(in), t, 3, heads, headDim);
-        Variable q = F.rotary(F.contiguous(F.select(qkv, 1, 0)), positions, rotaryBase);
-        Variable k = F.rotary(F.contiguous(F.select(qkv, 1, 1)), positions, rotaryBase);
-        Variable v = F.contiguous(F.select(qkv, 1, 2));
+        // One split, not three selects: its backward writes the three gradients into one buffer, where
+        // each select's would zero a whole [T, 3, heads, D] gradient and the engine would add the three.
+        List<Variable> parts = F.split(qkv, new int[] {1, 1, 1}, 1);
+        Variable q = F.rotary(F.contiguous(F.squeeze(parts.get(0), 1)), positions, rotaryBase);
+        Variable k = F.rotary(F.contiguous(F.squeeze(parts.get(1), 1)), positions, rotaryBase);
+        Variable v = F.contiguous(F.squeeze(parts.get(2), 1));
         Variable o = F.attention(q, k, v, cuSeqlens, 1.0 / Math.sqrt(headDim), true);
         return outProj.forward(F.reshape(o, t, heads * headDim));
     }

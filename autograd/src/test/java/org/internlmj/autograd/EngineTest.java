@@ -94,48 +94,56 @@ class EngineTest {
         assertNull(w.grad());
     }
 
+    /** x [5, 4] through linear's weight w [3, 4] (twice if asked) and rows of an embedding e [6, 3]. */
+    private record LinearAndEmbedding(Variable w, Variable x, Variable e) {
+        static LinearAndEmbedding of(float[] w, float[] x, float[] e) {
+            return new LinearAndEmbedding(Variable.parameter(Tensor.of(w, 3, 4)), Variable.parameter(Tensor.of(x, 5, 4)),
+                    Variable.parameter(Tensor.of(e, 6, 3)));
+        }
+
+        /** One forward and backward pass of sum(y^2 + 2 emb). */
+        void pass(int[] ids, boolean weightTwice) {
+            Variable y = F.linear(x, w, null);
+            if (weightTwice) {
+                y = F.add(y, F.linear(F.scale(x, 0.5), w, null));
+            }
+            Variable emb = F.embedding(e, Tensor.ofInts(ids, ids.length));
+            F.sum(F.add(F.square(y), F.scale(emb, 2))).backward();
+        }
+    }
+
+    private static float[] normal(Generator g, int n) {
+        return Tensor.normal(g, 0, 1, DType.F32, Device.CPU, n).toFloatArray();
+    }
+
     /** The gradients of linear's weight and input, of embedding's weight, from a separate plain pass. */
     private static float[][] plainGradients(float[] w, float[] x, float[] e, int[] ids, boolean weightTwice) {
-        Variable wv = Variable.parameter(Tensor.of(w, 3, 4));
-        Variable xv = Variable.parameter(Tensor.of(x, 5, 4));
-        Variable ev = Variable.parameter(Tensor.of(e, 6, 3));
-        Variable y = F.linear(xv, wv, null);
-        if (weightTwice) {
-            y = F.add(y, F.linear(F.scale(xv, 0.5), wv, null));
-        }
-        Variable emb = F.embedding(ev, Tensor.ofInts(ids, ids.length));
-        F.sum(F.add(F.square(y), F.scale(emb, 2))).backward();
-        return new float[][] {wv.grad().toFloatArray(), xv.grad().toFloatArray(), ev.grad().toFloatArray()};
+        LinearAndEmbedding m = LinearAndEmbedding.of(w, x, e);
+        m.pass(ids, weightTwice);
+        return new float[][] {m.w().grad().toFloatArray(), m.x().grad().toFloatArray(), m.e().grad().toFloatArray()};
     }
 
     @Test
     void weightGradientsAreAddedStraightIntoExistingBuffersWithTheSameResult() {
         Generator g = new Generator(11);
-        float[] w = Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 12).toFloatArray();
-        float[] x = Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 20).toFloatArray();
-        float[] e = Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 18).toFloatArray();
+        float[] w = normal(g, 12);
+        float[] x = normal(g, 20);
+        float[] e = normal(g, 18);
         int[] ids = {3, 0, 3, 5, 1};
         for (boolean twice : new boolean[] {false, true}) {
             float[][] plain = plainGradients(w, x, e, ids, twice);
             // The same pass with the weights' gradients already in (bucket) buffers holding earlier values.
-            Variable wv = Variable.parameter(Tensor.of(w, 3, 4));
-            Variable xv = Variable.parameter(Tensor.of(x, 5, 4));
-            Variable ev = Variable.parameter(Tensor.of(e, 6, 3));
+            LinearAndEmbedding m = LinearAndEmbedding.of(w, x, e);
             Tensor bucket = Tensor.full(0.25, DType.F32, Device.CPU, 12 + 18 + 2);
             Tensor wBuf = bucket.narrow(0, 1, 12).reshape(3, 4);
             Tensor eBuf = bucket.narrow(0, 13, 18).reshape(6, 3);
-            wv.setGrad(wBuf);
-            ev.setGrad(eBuf);
+            m.w().setGrad(wBuf);
+            m.e().setGrad(eBuf);
             List<float[]> atHook = new ArrayList<>();
-            wv.addGradHook(v -> atHook.add(v.grad().toFloatArray()));
-            Variable y = F.linear(xv, wv, null);
-            if (twice) {
-                y = F.add(y, F.linear(F.scale(xv, 0.5), wv, null));
-            }
-            Variable emb = F.embedding(ev, Tensor.ofInts(ids, ids.length));
-            F.sum(F.add(F.square(y), F.scale(emb, 2))).backward();
-            assertSame(wBuf, wv.grad());
-            assertSame(eBuf, ev.grad());
+            m.w().addGradHook(v -> atHook.add(v.grad().toFloatArray()));
+            m.pass(ids, twice);
+            assertSame(wBuf, m.w().grad());
+            assertSame(eBuf, m.e().grad());
             float[] all = bucket.toFloatArray();
             assertEquals(0.25f, all[0]);
             assertEquals(0.25f, all[31], "the buffers' neighbours are untouched");
@@ -145,7 +153,7 @@ class EngineTest {
             for (int i = 0; i < 18; i++) {
                 assertEquals(0.25f + plain[2][i], all[13 + i], 1e-5f, "embedding grad " + i);
             }
-            assertArrayEquals(plain[1], xv.grad().toFloatArray(), 1e-5f);
+            assertArrayEquals(plain[1], m.x().grad().toFloatArray(), 1e-5f);
             assertEquals(1, atHook.size(), "the hook runs once, after the gradient is complete");
             assertArrayEquals(wBuf.toFloatArray(), atHook.get(0));
         }
@@ -154,38 +162,30 @@ class EngineTest {
     @Test
     void lazilyClearedBuffersAreWrittenOverByTheNextPassAndReadAsZeroUntilThen() {
         Generator g = new Generator(12);
-        float[] w = Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 12).toFloatArray();
-        float[] x = Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 20).toFloatArray();
-        float[] e = Tensor.normal(g, 0, 1, DType.F32, Device.CPU, 18).toFloatArray();
+        float[] w = normal(g, 12);
+        float[] x = normal(g, 20);
+        float[] e = normal(g, 18);
         int[] ids = {3, 0, 3, 5, 1};
         // once: the accumulator paths (GEMM with beta 0, embedding scatter-add into a zero-filled buffer);
         // twice: w has two contributions, summed by the engine and copied over the stale values
         for (boolean twice : new boolean[] {false, true}) {
             float[][] plain = plainGradients(w, x, e, ids, twice);
-            Variable wv = Variable.parameter(Tensor.of(w, 3, 4));
-            Variable xv = Variable.parameter(Tensor.of(x, 5, 4));
-            Variable ev = Variable.parameter(Tensor.of(e, 6, 3));
+            LinearAndEmbedding m = LinearAndEmbedding.of(w, x, e);
             Variable unused = Variable.parameter(Tensor.of(new float[] {1, 2}, 2));
             Tensor bucket = Tensor.full(0.25, DType.F32, Device.CPU, 12 + 18 + 2);
             Tensor wBuf = bucket.narrow(0, 0, 12).reshape(3, 4);
-            Tensor eBuf = bucket.narrow(0, 12, 18).reshape(6, 3);
             Tensor uBuf = bucket.narrow(0, 30, 2);
-            wv.setGrad(wBuf);
-            ev.setGrad(eBuf);
+            m.w().setGrad(wBuf);
+            m.e().setGrad(bucket.narrow(0, 12, 18).reshape(6, 3));
             unused.setGrad(uBuf);
-            for (Variable v : List.of(wv, ev, unused)) {
+            for (Variable v : List.of(m.w(), m.e(), unused)) {
                 v.zeroGradLazily();
             }
             assertEquals(0.25f, bucket.toFloatArray()[0], "nothing is written when clearing");
             List<float[]> atHook = new ArrayList<>();
-            wv.addGradHook(v -> atHook.add(v.grad().toFloatArray()));
+            m.w().addGradHook(v -> atHook.add(v.grad().toFloatArray()));
             for (int pass = 1; pass <= 2; pass++) {
-                Variable y = F.linear(xv, wv, null);
-                if (twice) {
-                    y = F.add(y, F.linear(F.scale(xv, 0.5), wv, null));
-                }
-                Variable emb = F.embedding(ev, Tensor.ofInts(ids, ids.length));
-                F.sum(F.add(F.square(y), F.scale(emb, 2))).backward();
+                m.pass(ids, twice);
                 float[] all = bucket.toFloatArray();
                 for (int i = 0; i < 12; i++) {
                     assertEquals(pass * plain[0][i], all[i], 1e-5f, "w grad " + i + " after pass " + pass

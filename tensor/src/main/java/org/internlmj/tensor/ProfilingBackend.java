@@ -18,12 +18,45 @@ public final class ProfilingBackend implements Backend {
     /** Groups of operations as the CPU throughput issue reports them. */
     public enum Family { GEMM, ATTENTION, NORMS, ELEMENTWISE, OTHER }
 
-    /** The Backend operations timed one by one (their method names, in snake case). */
+    /** The Backend operations timed one by one (their method names, in snake case), each in its family. */
     public enum Op {
-        FILL, COPY, FILL_RANDOM, MATMUL, UNARY, BINARY, AFFINE, REDUCE, SUM_OF_SQUARES, SOFTMAX, SOFTMAX_BACKWARD,
-        RMS_NORM, RMS_NORM_BACKWARD, LAYER_NORM, LAYER_NORM_BACKWARD, ROTARY, SWIGLU, SWIGLU_BACKWARD, EMBEDDING,
-        EMBEDDING_BACKWARD, CROSS_ENTROPY, CROSS_ENTROPY_BACKWARD, CROSS_ENTROPY_SHARD_STATS,
-        CROSS_ENTROPY_SHARD_BACKWARD, ATTENTION, ATTENTION_BACKWARD, ADAMW
+        FILL(Family.ELEMENTWISE),
+        COPY(Family.ELEMENTWISE),
+        FILL_RANDOM(Family.OTHER),
+        MATMUL(Family.GEMM),
+        UNARY(Family.ELEMENTWISE),
+        BINARY(Family.ELEMENTWISE),
+        AFFINE(Family.ELEMENTWISE),
+        REDUCE(Family.OTHER),
+        SUM_OF_SQUARES(Family.OTHER),
+        SOFTMAX(Family.ELEMENTWISE),
+        SOFTMAX_BACKWARD(Family.ELEMENTWISE),
+        RMS_NORM(Family.NORMS),
+        RMS_NORM_BACKWARD(Family.NORMS),
+        LAYER_NORM(Family.NORMS),
+        LAYER_NORM_BACKWARD(Family.NORMS),
+        ROTARY(Family.ELEMENTWISE),
+        SWIGLU(Family.ELEMENTWISE),
+        SWIGLU_BACKWARD(Family.ELEMENTWISE),
+        EMBEDDING(Family.OTHER),
+        EMBEDDING_BACKWARD(Family.OTHER),
+        CROSS_ENTROPY(Family.OTHER),
+        CROSS_ENTROPY_BACKWARD(Family.OTHER),
+        CROSS_ENTROPY_SHARD_STATS(Family.OTHER),
+        CROSS_ENTROPY_SHARD_BACKWARD(Family.OTHER),
+        ATTENTION(Family.ATTENTION),
+        ATTENTION_BACKWARD(Family.ATTENTION),
+        ADAMW(Family.OTHER);
+
+        private final Family family;
+
+        Op(Family family) {
+            this.family = family;
+        }
+
+        public Family family() {
+            return family;
+        }
     }
 
     private final Backend inner;
@@ -70,10 +103,10 @@ public final class ProfilingBackend implements Backend {
         java.util.Arrays.fill(opNanos, 0);
     }
 
-    private void add(Family f, Op op, long start) {
+    private void add(Op op, long start) {
         long dt = System.nanoTime() - start;
-        nanos[f.ordinal()] += dt;
-        calls[f.ordinal()]++;
+        nanos[op.family().ordinal()] += dt;
+        calls[op.family().ordinal()]++;
         opNanos[op.ordinal()] += dt;
     }
 
@@ -101,63 +134,63 @@ public final class ProfilingBackend implements Backend {
     public void fill(Tensor out, double value) {
         long t = System.nanoTime();
         inner.fill(out, value);
-        add(Family.ELEMENTWISE, Op.FILL, t);
+        add(Op.FILL, t);
     }
 
     @Override
     public void copy(Tensor src, Tensor dst) {
         long t = System.nanoTime();
         inner.copy(src, dst);
-        add(Family.ELEMENTWISE, Op.COPY, t);
+        add(Op.COPY, t);
     }
 
     @Override
     public void fillRandom(Tensor out, Distribution distribution, double a, double b, long seed, long offset) {
         long t = System.nanoTime();
         inner.fillRandom(out, distribution, a, b, seed, offset);
-        add(Family.OTHER, Op.FILL_RANDOM, t);
+        add(Op.FILL_RANDOM, t);
     }
 
     @Override
     public void matmul(Tensor a, Tensor b, Tensor c, float alpha, float beta) {
         long t = System.nanoTime();
         inner.matmul(a, b, c, alpha, beta);
-        add(Family.GEMM, Op.MATMUL, t);
+        add(Op.MATMUL, t);
     }
 
     @Override
     public void unary(UnaryOp op, Tensor x, Tensor out) {
         long t = System.nanoTime();
         inner.unary(op, x, out);
-        add(Family.ELEMENTWISE, Op.UNARY, t);
+        add(Op.UNARY, t);
     }
 
     @Override
     public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
         long t = System.nanoTime();
         inner.binary(op, a, b, out);
-        add(Family.ELEMENTWISE, Op.BINARY, t);
+        add(Op.BINARY, t);
     }
 
     @Override
     public void affine(Tensor x, double scale, double shift, Tensor out) {
         long t = System.nanoTime();
         inner.affine(x, scale, shift, out);
-        add(Family.ELEMENTWISE, Op.AFFINE, t);
+        add(Op.AFFINE, t);
     }
 
     @Override
     public void reduce(ReduceOp op, Tensor x, int dim, Tensor out) {
         long t = System.nanoTime();
         inner.reduce(op, x, dim, out);
-        add(Family.OTHER, Op.REDUCE, t);
+        add(Op.REDUCE, t);
     }
 
     @Override
     public double sumOfSquares(Tensor x) {
         long t = System.nanoTime();
         double r = inner.sumOfSquares(x);
-        add(Family.OTHER, Op.SUM_OF_SQUARES, t);
+        add(Op.SUM_OF_SQUARES, t);
         return r;
     }
 
@@ -165,35 +198,35 @@ public final class ProfilingBackend implements Backend {
     public void softmax(Tensor x, Tensor out, boolean log) {
         long t = System.nanoTime();
         inner.softmax(x, out, log);
-        add(Family.ELEMENTWISE, Op.SOFTMAX, t);
+        add(Op.SOFTMAX, t);
     }
 
     @Override
     public void softmaxBackward(Tensor y, Tensor dy, Tensor dx, boolean log) {
         long t = System.nanoTime();
         inner.softmaxBackward(y, dy, dx, log);
-        add(Family.ELEMENTWISE, Op.SOFTMAX_BACKWARD, t);
+        add(Op.SOFTMAX_BACKWARD, t);
     }
 
     @Override
     public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor y, Tensor rstd) {
         long t = System.nanoTime();
         inner.rmsNorm(x, weight, eps, y, rstd);
-        add(Family.NORMS, Op.RMS_NORM, t);
+        add(Op.RMS_NORM, t);
     }
 
     @Override
     public void rmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor dweight) {
         long t = System.nanoTime();
         inner.rmsNormBackward(x, weight, rstd, dy, dx, dweight);
-        add(Family.NORMS, Op.RMS_NORM_BACKWARD, t);
+        add(Op.RMS_NORM_BACKWARD, t);
     }
 
     @Override
     public void layerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd) {
         long t = System.nanoTime();
         inner.layerNorm(x, weight, bias, eps, y, mean, rstd);
-        add(Family.NORMS, Op.LAYER_NORM, t);
+        add(Op.LAYER_NORM, t);
     }
 
     @Override
@@ -201,49 +234,49 @@ public final class ProfilingBackend implements Backend {
                                   Tensor dweight, Tensor dbias) {
         long t = System.nanoTime();
         inner.layerNormBackward(x, weight, mean, rstd, dy, dx, dweight, dbias);
-        add(Family.NORMS, Op.LAYER_NORM_BACKWARD, t);
+        add(Op.LAYER_NORM_BACKWARD, t);
     }
 
     @Override
     public void rotary(Tensor x, Tensor positions, double base, boolean inverse, Tensor out) {
         long t = System.nanoTime();
         inner.rotary(x, positions, base, inverse, out);
-        add(Family.ELEMENTWISE, Op.ROTARY, t);
+        add(Op.ROTARY, t);
     }
 
     @Override
     public void swiglu(Tensor gate, Tensor up, Tensor out) {
         long t = System.nanoTime();
         inner.swiglu(gate, up, out);
-        add(Family.ELEMENTWISE, Op.SWIGLU, t);
+        add(Op.SWIGLU, t);
     }
 
     @Override
     public void swigluBackward(Tensor gate, Tensor up, Tensor dout, Tensor dgate, Tensor dup) {
         long t = System.nanoTime();
         inner.swigluBackward(gate, up, dout, dgate, dup);
-        add(Family.ELEMENTWISE, Op.SWIGLU_BACKWARD, t);
+        add(Op.SWIGLU_BACKWARD, t);
     }
 
     @Override
     public void embedding(Tensor weight, Tensor ids, Tensor out) {
         long t = System.nanoTime();
         inner.embedding(weight, ids, out);
-        add(Family.OTHER, Op.EMBEDDING, t);
+        add(Op.EMBEDDING, t);
     }
 
     @Override
     public void embeddingBackward(Tensor ids, Tensor dout, Tensor dweight) {
         long t = System.nanoTime();
         inner.embeddingBackward(ids, dout, dweight);
-        add(Family.OTHER, Op.EMBEDDING_BACKWARD, t);
+        add(Op.EMBEDDING_BACKWARD, t);
     }
 
     @Override
     public void crossEntropy(Tensor logits, Tensor labels, int ignoreIndex, float smoothing, Tensor loss, Tensor lse) {
         long t = System.nanoTime();
         inner.crossEntropy(logits, labels, ignoreIndex, smoothing, loss, lse);
-        add(Family.OTHER, Op.CROSS_ENTROPY, t);
+        add(Op.CROSS_ENTROPY, t);
     }
 
     @Override
@@ -251,7 +284,7 @@ public final class ProfilingBackend implements Backend {
                                      Tensor dloss, Tensor dlogits) {
         long t = System.nanoTime();
         inner.crossEntropyBackward(logits, labels, lse, ignoreIndex, smoothing, dloss, dlogits);
-        add(Family.OTHER, Op.CROSS_ENTROPY_BACKWARD, t);
+        add(Op.CROSS_ENTROPY_BACKWARD, t);
     }
 
     @Override
@@ -259,7 +292,7 @@ public final class ProfilingBackend implements Backend {
                                        Tensor sum) {
         long t = System.nanoTime();
         inner.crossEntropyShardStats(logits, labels, vocabStart, lse, target, sum);
-        add(Family.OTHER, Op.CROSS_ENTROPY_SHARD_STATS, t);
+        add(Op.CROSS_ENTROPY_SHARD_STATS, t);
     }
 
     @Override
@@ -268,7 +301,7 @@ public final class ProfilingBackend implements Backend {
         long t = System.nanoTime();
         inner.crossEntropyShardBackward(logits, labels, vocabStart, vocabTotal, lse, ignoreIndex, smoothing, dloss,
                 dlogits);
-        add(Family.OTHER, Op.CROSS_ENTROPY_SHARD_BACKWARD, t);
+        add(Op.CROSS_ENTROPY_SHARD_BACKWARD, t);
     }
 
     @Override
@@ -276,7 +309,7 @@ public final class ProfilingBackend implements Backend {
                           Tensor out, Tensor lse) {
         long t = System.nanoTime();
         inner.attention(q, k, v, cuSeqlens, scale, causal, out, lse);
-        add(Family.ATTENTION, Op.ATTENTION, t);
+        add(Op.ATTENTION, t);
     }
 
     @Override
@@ -284,13 +317,13 @@ public final class ProfilingBackend implements Backend {
                                   float scale, boolean causal, Tensor dq, Tensor dk, Tensor dv) {
         long t = System.nanoTime();
         inner.attentionBackward(q, k, v, out, dout, lse, cuSeqlens, scale, causal, dq, dk, dv);
-        add(Family.ATTENTION, Op.ATTENTION_BACKWARD, t);
+        add(Op.ATTENTION_BACKWARD, t);
     }
 
     @Override
     public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step, Tensor modelCopy) {
         long t = System.nanoTime();
         inner.adamw(param, grad, m, v, step, modelCopy);
-        add(Family.OTHER, Op.ADAMW, t);
+        add(Op.ADAMW, t);
     }
 }

@@ -206,9 +206,9 @@ public final class Gemm {
         float[] b = new float[NR * 3];
         float[] t = new float[12 * NR];
         float[] c = new float[12 * NR];
-        float[] packed = new float[NR * L];
-        // a square of L x NR floats: A^T panels (masked vector copies)
-        Operand square = new Operand(new float[NR * L], null, false, 0, 0, L, 1);
+        float[] packed = new float[NR * 3];
+        // three k steps of 12 contiguous lanes, L apart: an A^T panel (masked vector copies where L >= 12)
+        Operand transposedA = new Operand(new float[2 * L + 12], null, false, 0, 0, L, 1);
         short[] bits = new short[NR * 3];
         Operand bf16 = new Operand(null, bits, true, 0, 0, NR, 1);
         Operand f32 = new Operand(b, null, false, 0, 0, NR, 1);
@@ -229,7 +229,7 @@ public final class Gemm {
             storeTile(t, 12, NR - 1, c, 0, NR, 1f, 0f, false);
             GemmPacking.pack(f32, 0, 1, NR, NR, NR, 3, packed, 0);
             GemmPacking.pack(bf16, 0, 1, NR, NR, NR, 3, packed, 0);
-            GemmPacking.pack(square, 0, 1, L, 12, 12, 3, packed, 0);
+            GemmPacking.pack(transposedA, 0, 1, L, 12, 12, 3, packed, 0);
             // one row: five vectors of columns (the four-wide loop and the masked tail), then dot products
             GemmSkinny.run(null, false, row, wide, out, 1, 5 * L - 1, 3, 1f, 0f);
             GemmSkinny.run(null, false, row, transposed, out, 1, 2, 2 * L + 1, 1f, 0f);

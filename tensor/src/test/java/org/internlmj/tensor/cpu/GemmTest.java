@@ -110,8 +110,8 @@ class GemmTest {
 
     @Test
     void packedPanelsEqualTheSourceElementForElement() {
-        // every packing path (natural, transposed in 16 x 16 register blocks with k and lane tails,
-        // contiguous-lane copies, strided gathers) against dst[o + k*width + w] = src(w, k), zero past valid
+        // every packing path (natural B, rows of the source with lane tails, A^T as masked vector copies and
+        // wider contiguous-lane copies, strided gathers) against dst[o + k*width + w] = src(w, k), zero past valid
         Random rnd = new Random(23);
         float[] src = new float[40 * 50 + 7];
         for (int i = 0; i < src.length; i++) {
